@@ -107,5 +107,12 @@ class BatchedEnv(ABC):
         Raises ``UnavailableActionError`` for an unavailable action of a running copy.
         """
 
+    def rng_state(self) -> Any:
+        """The environment's random state, stored in checkpoints so a resumed run continues exactly."""
+        return None
+
+    def load_rng_state(self, state: Any) -> None:
+        """Restore what ``rng_state`` returned."""
+
     def close(self) -> None:
         """Release resources (processes, files); a no-op for in-process tensor environments."""

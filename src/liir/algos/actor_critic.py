@@ -1,0 +1,210 @@
+"""On-policy actor-critic learners sharing one rollout/loss skeleton: IAC and Central-V.
+
+The actor is pymarl's shared RNN agent acting with the ε-floor policy π̃; the critic is trained on
+TD(λ) targets from a hard-updated target critic, either one optimiser step per time step as pymarl's
+``seq`` mode or one step over the whole batch (``batch``). The policy gradient uses the advantage
+G_t − V at the taken actions, with log π̃ exactly the behaviour distribution.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import torch
+
+from liir.algos.base import MARLModule
+from liir.algos.controller import (
+    LinearSchedule,
+    MultiAgentController,
+    SoftmaxPolicy,
+    exploration_probs,
+    one_hot_agent_ids,
+)
+from liir.data.episode import EpisodeBatch
+from liir.data.runner import Rollout
+from liir.envs.base import EnvInfo
+from liir.nn.critics import MLPCritic
+from liir.returns import lambda_returns
+
+CRITIC_TRAIN_MODES = ("seq", "batch")
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over entries where ``mask`` (broadcastable to x) is True."""
+    mask = mask.expand_as(x).to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def taken_log_probs(probs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log π(u) (B, T, N) of the taken actions; 0 on padded transitions (where probabilities are 0)."""
+    taken = probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    return torch.log(torch.where(mask.unsqueeze(-1), taken, torch.ones_like(taken)))
+
+
+class ActorCritic(MARLModule):
+    """Skeleton of the on-policy actor-critic family; subclasses choose what the critic sees."""
+
+    def __init__(
+        self,
+        env_info: EnvInfo,
+        lr: float,
+        critic_lr: float,
+        optim_alpha: float,
+        optim_eps: float,
+        grad_norm_clip: float,
+        gamma: float,
+        td_lambda: float,
+        target_update_interval: int,
+        critic_train_mode: Literal["seq", "batch"],
+        epsilon_start: float,
+        epsilon_finish: float,
+        epsilon_anneal_time: int,
+        mask_before_softmax: bool,
+        rnn_hidden_dim: int,
+        critic_hidden_dim: int,
+        obs_agent_id: bool,
+        obs_last_action: bool,
+    ) -> None:
+        super().__init__(env_info)
+        if critic_train_mode not in CRITIC_TRAIN_MODES:
+            raise ValueError(f"critic_train_mode must be one of {CRITIC_TRAIN_MODES}, got {critic_train_mode!r}")
+        self.save_hyperparameters(ignore=["env_info"])
+        self.controller = MultiAgentController(
+            env_info.obs_shape,
+            env_info.n_agents,
+            env_info.n_actions,
+            rnn_hidden_dim,
+            obs_agent_id,
+            obs_last_action,
+        )
+        schedule = LinearSchedule(epsilon_start, epsilon_finish, epsilon_anneal_time)
+        self.policy = SoftmaxPolicy(self.controller, schedule, mask_before_softmax)
+        self.critic = MLPCritic(self.critic_input_dim(), critic_hidden_dim)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_training_steps = 0
+        self.last_target_update_step = 0
+
+    # --- what subclasses define ---
+    def critic_input_dim(self) -> int:
+        raise NotImplementedError
+
+    def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
+        """(B, T+1, V, in): inputs of the V value heads per slot (V = N agents or 1 for the team)."""
+        raise NotImplementedError
+
+    # --- the update ---
+    def configure_optimizers(self):
+        hp = self.hparams
+        rmsprop = dict(alpha=hp.optim_alpha, eps=hp.optim_eps)
+        return [
+            torch.optim.RMSprop(self.controller.parameters(), lr=hp.lr, **rmsprop),
+            torch.optim.RMSprop(self.critic.parameters(), lr=hp.critic_lr, **rmsprop),
+        ]
+
+    def before_rollout(self) -> None:
+        self.policy.set_t_env(self.t_env)
+
+    def learn(self, rollout: Rollout) -> dict[str, float]:
+        batch = rollout.batch.truncated()
+        values, targets, metrics = self.train_critic(batch)
+        advantages = (targets - values).expand(-1, -1, self.env_info.n_agents)
+        metrics.update(self.train_actor(batch, advantages))
+        return metrics
+
+    def train_critic(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Fit V to TD(λ) targets; return V before each update (B, T, V), the targets, and metrics."""
+        hp = self.hparams
+        _, critic_opt = self.optimizers()
+        inputs = self.critic_inputs(batch)
+        with torch.no_grad():
+            target_values = self.target_critic(inputs).squeeze(-1)
+        targets = lambda_returns(
+            batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda
+        )
+        mask = batch.mask.unsqueeze(-1)
+        params = list(self.critic.parameters())
+        if hp.critic_train_mode == "batch":
+            values = self.critic(inputs[:, :-1]).squeeze(-1)
+            loss = masked_mean((values - targets) ** 2, mask)
+            grad_norms, losses = [self.optimise(critic_opt, loss, params, hp.grad_norm_clip, "critic")], [loss]
+            self._count_critic_step()
+            values = values.detach()
+        else:
+            values = torch.zeros_like(targets)
+            grad_norms, losses = [], []
+            for t in reversed(range(batch.max_steps)):
+                if not bool(mask[:, t].any()):
+                    continue
+                v_t = self.critic(inputs[:, t]).squeeze(-1)
+                loss = masked_mean((v_t - targets[:, t]) ** 2, mask[:, t])
+                grad_norms.append(self.optimise(critic_opt, loss, params, hp.grad_norm_clip, "critic"))
+                losses.append(loss.detach())
+                values[:, t] = v_t.detach()
+                self._count_critic_step()
+        metrics = {
+            "critic_loss": float(torch.stack(losses).mean()),
+            "critic_grad_norm": sum(grad_norms) / len(grad_norms),
+            "td_error_abs": float(masked_mean((targets - values).abs(), mask)),
+            "value_mean": float(masked_mean(values, mask)),
+            "target_mean": float(masked_mean(targets, mask)),
+        }
+        return values, targets, metrics
+
+    def _count_critic_step(self) -> None:
+        self.critic_training_steps += 1
+        if self.critic_training_steps - self.last_target_update_step >= self.hparams.target_update_interval:
+            self.target_critic.load_state_dict(self.critic.state_dict())
+            self.last_target_update_step = self.critic_training_steps
+
+    def train_actor(self, batch: EpisodeBatch, advantages: torch.Tensor) -> dict[str, float]:
+        """One policy-gradient step: −E[A · log π̃(u)] over real transitions, agents averaged."""
+        hp = self.hparams
+        actor_opt, _ = self.optimizers()
+        logits = self.controller.unroll(batch)[:, :-1]
+        probs = exploration_probs(
+            logits, batch.avail_actions[:, :-1], self.policy.epsilon, hp.mask_before_softmax
+        )
+        log_pi = taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
+        mask = batch.mask.unsqueeze(-1)
+        loss = -masked_mean(advantages.detach() * log_pi, mask)
+        grad_norm = self.optimise(actor_opt, loss, list(self.controller.parameters()), hp.grad_norm_clip, "actor")
+        entropy = -(probs * torch.log(probs.clamp(min=1e-12))).sum(-1)
+        return {
+            "pg_loss": float(loss.detach()),
+            "agent_grad_norm": grad_norm,
+            "advantage_mean": float(masked_mean(advantages, mask)),
+            "pi_entropy": float(masked_mean(entropy.detach(), mask)),
+            "epsilon": self.policy.epsilon,
+        }
+
+    def extra_state(self) -> dict[str, Any]:
+        return {
+            "critic_training_steps": self.critic_training_steps,
+            "last_target_update_step": self.last_target_update_step,
+        }
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.critic_training_steps = state["critic_training_steps"]
+        self.last_target_update_step = state["last_target_update_step"]
+        self.policy.set_t_env(self.t_env)
+
+
+class IndependentActorCritic(ActorCritic):
+    """IAC: each agent's critic V(o_i, i) sees only its own observation (parameters shared)."""
+
+    def critic_input_dim(self) -> int:
+        return self.env_info.obs_shape + self.env_info.n_agents
+
+    def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
+        return torch.cat([batch.obs, one_hot_agent_ids(batch.obs)], dim=-1)
+
+
+class CentralV(ActorCritic):
+    """Central-V: one centralised critic V(s) of the global state, shared as every agent's baseline."""
+
+    def critic_input_dim(self) -> int:
+        return self.env_info.state_shape
+
+    def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
+        return batch.state.unsqueeze(2)

@@ -1,0 +1,136 @@
+"""The multi-agent controller: builds agent inputs, keeps recurrent state while acting, picks actions.
+
+It is the policy callable the rollout runner drives, and the learners use ``unroll`` to recompute
+the same outputs over stored episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liir.data.episode import EpisodeBatch
+from liir.nn.agent import RNNAgent
+
+
+@dataclass(frozen=True)
+class LinearSchedule:
+    """pymarl's linear ε decay from ``start`` to ``finish`` over ``anneal_time`` env steps."""
+
+    start: float
+    finish: float
+    anneal_time: int
+
+    def __call__(self, t_env: int) -> float:
+        frac = min(max(t_env, 0) / max(self.anneal_time, 1), 1.0)
+        return self.start + frac * (self.finish - self.start)
+
+
+def one_hot_agent_ids(obs: torch.Tensor) -> torch.Tensor:
+    """(..., N, N) identity rows matching obs (..., N, O): agent i's one-hot id."""
+    n = obs.shape[-2]
+    return torch.eye(n, device=obs.device).expand(*obs.shape[:-2], n, n)
+
+
+def agent_inputs(
+    obs: torch.Tensor, last_actions_onehot: torch.Tensor | None, obs_agent_id: bool
+) -> torch.Tensor:
+    """Concatenate obs (..., N, O), the one-hot last action (..., N, A) and a one-hot agent id."""
+    parts = [obs]
+    if last_actions_onehot is not None:
+        parts.append(last_actions_onehot)
+    if obs_agent_id:
+        parts.append(one_hot_agent_ids(obs))
+    return torch.cat(parts, dim=-1)
+
+
+def exploration_probs(
+    logits: torch.Tensor, avail_actions: torch.Tensor, epsilon: float, mask_before_softmax: bool
+) -> torch.Tensor:
+    """pymarl's ε-floor policy π̃: (1 − ε)·softmax + ε/|actions|, restricted to available actions.
+
+    With ``mask_before_softmax`` False (pymarl's COMA/LIIR setting) the softmax and the floor cover all
+    actions before unavailable ones are zeroed; the result is renormalised over available actions.
+    """
+    if mask_before_softmax:
+        logits = logits.masked_fill(~avail_actions, -1e10)
+        n_choices = avail_actions.sum(-1, keepdim=True).clamp(min=1)
+    else:
+        n_choices = logits.shape[-1]
+    probs = (1.0 - epsilon) * torch.softmax(logits, dim=-1) + epsilon / n_choices
+    probs = probs * avail_actions
+    return probs / probs.sum(-1, keepdim=True).clamp(min=1e-12)
+
+
+class MultiAgentController(nn.Module):
+    """Shared RNN agent + input building + action selection (ε-floor multinomial or ε-greedy)."""
+
+    def __init__(
+        self,
+        obs_shape: int,
+        n_agents: int,
+        n_actions: int,
+        rnn_hidden_dim: int,
+        obs_agent_id: bool,
+        obs_last_action: bool,
+    ) -> None:
+        super().__init__()
+        self.n_agents, self.n_actions = n_agents, n_actions
+        self.obs_agent_id, self.obs_last_action = obs_agent_id, obs_last_action
+        input_dim = obs_shape + n_actions * obs_last_action + n_agents * obs_agent_id
+        self.agent = RNNAgent(input_dim, n_actions, rnn_hidden_dim)
+        self.hidden: torch.Tensor | None = None
+        self.last_actions: torch.Tensor | None = None
+
+    def _inputs(self, obs: torch.Tensor, last_actions_onehot: torch.Tensor) -> torch.Tensor:
+        return agent_inputs(obs, last_actions_onehot if self.obs_last_action else None, self.obs_agent_id)
+
+    def unroll(self, batch: EpisodeBatch) -> torch.Tensor:
+        """Agent outputs (B, T+1, N, A) over stored episodes, from a zero hidden state."""
+        return self.agent.unroll(self._inputs(batch.obs, batch.last_actions_onehot))
+
+    # --- acting (the runner's policy protocol) ---
+    def start_episodes(self, batch_size: int) -> None:
+        """Zero the recurrent state and the last actions for a new batch of episodes."""
+        device = self.agent.fc1.weight.device
+        self.hidden = self.agent.initial_hidden(batch_size, self.n_agents)
+        self.last_actions = torch.zeros(batch_size, self.n_agents, self.n_actions, device=device)
+
+    def forward_step(self, obs: torch.Tensor) -> torch.Tensor:
+        """Outputs (B, N, A) for the current step; advances the recurrent state."""
+        outputs, self.hidden = self.agent.step(self._inputs(obs, self.last_actions), self.hidden)
+        return outputs
+
+    def record_actions(self, actions: torch.Tensor) -> None:
+        self.last_actions = F.one_hot(actions, self.n_actions).float()
+
+
+class SoftmaxPolicy:
+    """Acting with pymarl's ``multinomial`` selector: sample π̃ in training, argmax at test time."""
+
+    def __init__(self, controller: MultiAgentController, schedule: LinearSchedule, mask_before_softmax: bool):
+        self.controller = controller
+        self.schedule = schedule
+        self.mask_before_softmax = mask_before_softmax
+        self.epsilon = schedule.start
+
+    def set_t_env(self, t_env: int) -> None:
+        self.epsilon = self.schedule(t_env)
+
+    def start_episodes(self, batch_size: int) -> None:
+        self.controller.start_episodes(batch_size)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
+        logits = self.controller.forward_step(obs)
+        epsilon = 0.0 if test_mode else self.epsilon
+        probs = exploration_probs(logits, avail_actions, epsilon, self.mask_before_softmax)
+        if test_mode:
+            actions = probs.argmax(-1)
+        else:
+            actions = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+        self.controller.record_actions(actions)
+        return actions

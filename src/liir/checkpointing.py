@@ -1,0 +1,54 @@
+"""Checkpoints that are never half-written: write a temporary file, fsync, then rename over the target."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` in one rename (same directory)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint IO whose saves replace the old file only once the new one is complete."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> None:
+    atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable or belongs to another environment or algorithm."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a liir checkpoint on the CPU, with a clear error when it is missing or not a liir checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {str(path)!r} (ckpt_path must point to a .ckpt file)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable: {exc}") from exc
+    if not isinstance(checkpoint, dict) or "liir_run" not in checkpoint:
+        raise CheckpointError(f"{str(path)!r} is not a liir checkpoint (no run metadata inside)")
+    return checkpoint

@@ -1,0 +1,95 @@
+"""The batched rollout runner: plays one episode in each of the B environments with a policy.
+
+One Python loop over time; every step is a single batched call into the policy and the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from liir.data.episode import EpisodeBatch
+from liir.envs.base import BatchedEnv
+
+EPISODE_STATS = ("return", "battle_won", "ep_length", "dead_allies", "dead_enemies")
+
+
+class Policy(Protocol):
+    """What the runner needs from a policy: per-batch recurrent state and batched action choice."""
+
+    def start_episodes(self, batch_size: int) -> None: ...
+
+    def act(self, obs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor: ...
+
+
+@dataclass
+class Rollout:
+    """A batch of finished episodes and their per-episode statistics (each (B,))."""
+
+    batch: EpisodeBatch
+    stats: dict[str, torch.Tensor]
+
+    @property
+    def env_steps(self) -> int:
+        return int(self.batch.mask.sum())
+
+
+def summarise(stats: list[dict[str, torch.Tensor]], prefix: str = "") -> dict[str, float]:
+    """pymarl's metrics over all episodes in ``stats``: ``<prefix><stat>_mean`` and ``return_std``."""
+    merged = {k: torch.cat([s[k].float() for s in stats]) for k in EPISODE_STATS}
+    out = {f"{prefix}{k}_mean": float(v.mean()) for k, v in merged.items()}
+    out[f"{prefix}return_std"] = float(merged["return"].std(unbiased=False))
+    out[f"{prefix}n_episodes"] = float(merged["return"].numel())
+    return out
+
+
+class EpisodeRunner:
+    """Collects one episode per environment copy into pre-allocated ``(B, T+1, ...)`` storage."""
+
+    def __init__(self, env: BatchedEnv) -> None:
+        self.env = env
+
+    @torch.no_grad()
+    def run(self, policy: Policy, test_mode: bool) -> Rollout:
+        info = self.env.info
+        b, limit = info.batch_size, info.episode_limit
+        batch = EpisodeBatch.empty(
+            b, limit, info.n_agents, info.obs_shape, info.state_shape, info.n_actions, info.device
+        )
+        out = self.env.reset()
+        policy.start_episodes(b)
+        active = torch.ones(b, dtype=torch.bool, device=info.device)
+        self._write_state(batch, 0, out, active)
+        final = {k: torch.zeros(b, dtype=torch.long, device=info.device) for k in EPISODE_STATS[1:]}
+        for t in range(limit + 1):
+            actions = policy.act(out.obs, out.avail_actions, test_mode)
+            batch.actions[:, t] = actions * batch.filled[:, t, None]
+            if t == limit or not bool(active.any()):
+                break
+            out = self.env.step(actions)
+            batch.reward[:, t] = out.reward * active
+            batch.terminated[:, t] = out.terminated & active
+            batch.mask[:, t] = active
+            for key, value in out.extras.items():
+                if key not in batch.extras:
+                    batch.extras[key] = value.new_zeros((b, limit) + value.shape[1:])
+                batch.extras[key][:, t] = value
+            ending = active & out.ended
+            final["battle_won"] = torch.where(ending, out.battle_won.long(), final["battle_won"])
+            final["dead_allies"] = torch.where(ending, out.dead_allies, final["dead_allies"])
+            final["dead_enemies"] = torch.where(ending, out.dead_enemies, final["dead_enemies"])
+            active = active & ~out.ended
+            self._write_state(batch, t + 1, out, batch.mask[:, t])
+        final["ep_length"] = batch.lengths
+        stats = {"return": batch.reward.sum(1), **final}
+        return Rollout(batch=batch, stats=stats)
+
+    @staticmethod
+    def _write_state(batch: EpisodeBatch, t: int, out, valid: torch.Tensor) -> None:
+        """Store the observation of slot ``t`` for the copies where ``valid`` (B,) is True."""
+        batch.obs[:, t] = out.obs * valid[:, None, None]
+        batch.state[:, t] = out.state * valid[:, None]
+        batch.avail_actions[:, t] = out.avail_actions & valid[:, None, None]
+        batch.filled[:, t] = valid

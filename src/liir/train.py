@@ -1,0 +1,139 @@
+"""`python -m liir.train env=<env> algo=<algo> [key=value ...]`: compose the config, build, fit.
+
+This file and ``evaluate.py`` are the only places that read the Hydra config as a whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as pl
+import torch
+import wandb
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from liir.algos.base import MARLModule
+from liir.callbacks import (
+    EnvStepCheckpoint,
+    EnvStepProgressBar,
+    GreedyTest,
+    RunMetadata,
+    StopAtTMax,
+    TrainMetricsLogger,
+)
+from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpoint
+from liir.config import ConfigError, validate
+from liir.data.datamodule import OnPolicyDataModule
+from liir.data.runner import EpisodeRunner
+from liir.envs.base import BatchedEnv
+from liir.loggers import build_loggers
+
+log = logging.getLogger("liir")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+TEST_SEED_OFFSET = 2**32  # test environments draw a stream disjoint from every training seed
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' was requested but no CUDA device is available; use cpu or auto")
+    return torch.device(name)
+
+
+def make_env(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) -> BatchedEnv:
+    return instantiate(cfg.env.env_args, batch_size=batch_size, device=device, seed=seed)
+
+
+def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
+    algo_args = OmegaConf.to_container(cfg.algo, resolve=True)
+    algo_args.pop("name")
+    return instantiate(algo_args, env_info=env.info)
+
+
+def env_tags(env: BatchedEnv) -> list[str]:
+    backend = env.info.metadata.get("backend")
+    return [f"backend:{backend}"] if backend else []
+
+
+def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
+    """The run metadata of ``ckpt_path``, after checking it was trained on the same env and algo."""
+    if cfg.ckpt_path is None:
+        return None
+    run = read_checkpoint(cfg.ckpt_path)["liir_run"]
+    for group in ("env", "algo"):
+        saved = run["config"][group]["name"]
+        if saved != cfg[group].name:
+            raise CheckpointError(
+                f"checkpoint {cfg.ckpt_path!r} was trained with {group}={saved}, not {group}={cfg[group].name}; "
+                f"resume with {group}={saved}"
+            )
+    return run
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Build everything from ``cfg`` and fit; returns the last greedy test metrics."""
+    validate(cfg)
+    resumed = check_resume(cfg)
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    device = resolve_device(cfg.device)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
+    test_env = make_env(cfg, cfg.batch_size_run, device, cfg.seed + TEST_SEED_OFFSET)
+    module = make_module(cfg, env)
+    run_id = resumed["wandb_run_id"] if resumed else uuid.uuid4().hex[:8]
+    log.info("env=%s algo=%s backend=%s device=%s output=%s", cfg.env.name, cfg.algo.name,
+             env.info.metadata.get("backend", "native"), device, output_dir)
+    loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env))
+    test = GreedyTest(EpisodeRunner(test_env), cfg.test_interval, cfg.test_nepisode)
+    callbacks = [
+        StopAtTMax(cfg.t_max),
+        TrainMetricsLogger(cfg.log_interval),
+        test,
+        RunMetadata(OmegaConf.to_container(cfg, resolve=True), run_id),
+        EnvStepProgressBar(cfg.t_max, test),
+    ]
+    if cfg.save_model:
+        callbacks.append(EnvStepCheckpoint(output_dir / "checkpoints", cfg.save_model_interval))
+    trainer = pl.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        max_epochs=-1,
+        logger=loggers,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=output_dir,
+    )
+    try:
+        trainer.fit(module, datamodule=OnPolicyDataModule(env), ckpt_path=cfg.ckpt_path)
+    finally:
+        test_env.close()
+        if wandb.run is not None:
+            wandb.finish()
+    log.info("finished at t_env=%d; last test: %s", module.t_env, test.latest)
+    return test.latest
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        return train(cfg).get("test_return_mean")
+    except (ConfigError, CheckpointError) as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
