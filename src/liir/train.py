@@ -13,13 +13,11 @@ from typing import Any
 
 import hydra
 import lightning.pytorch as pl
-import torch
 import wandb
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from liir.algos.base import MARLModule
+from liir.build import env_tags, make_env, make_module, resolve_device, test_seed
 from liir.callbacks import (
     EnvStepCheckpoint,
     EnvStepProgressBar,
@@ -32,35 +30,10 @@ from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpo
 from liir.config import ConfigError, validate
 from liir.data.datamodule import OnPolicyDataModule
 from liir.data.runner import EpisodeRunner
-from liir.envs.base import BatchedEnv
 from liir.loggers import build_loggers
 
 log = logging.getLogger("liir")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-TEST_SEED_OFFSET = 2**32  # test environments draw a stream disjoint from every training seed
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device='cuda' was requested but no CUDA device is available; use cpu or auto")
-    return torch.device(name)
-
-
-def make_env(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) -> BatchedEnv:
-    return instantiate(cfg.env.env_args, batch_size=batch_size, device=device, seed=seed)
-
-
-def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
-    algo_args = OmegaConf.to_container(cfg.algo, resolve=True)
-    algo_args.pop("name")
-    return instantiate(algo_args, env_info=env.info)
-
-
-def env_tags(env: BatchedEnv) -> list[str]:
-    backend = env.info.metadata.get("backend")
-    return [f"backend:{backend}"] if backend else []
 
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
@@ -87,7 +60,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     device = resolve_device(cfg.device)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
-    test_env = make_env(cfg, cfg.batch_size_run, device, cfg.seed + TEST_SEED_OFFSET)
+    test_env = make_env(cfg, cfg.batch_size_run, device, test_seed(cfg.seed))
     module = make_module(cfg, env)
     run_id = resumed["wandb_run_id"] if resumed else uuid.uuid4().hex[:8]
     log.info("env=%s algo=%s backend=%s device=%s output=%s", cfg.env.name, cfg.algo.name,

@@ -71,8 +71,10 @@ def check_actions_available(
 
     Only copies with ``active`` True are checked; ended copies ignore their actions.
     """
-    chosen_ok = avail_actions.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # (B, N)
-    bad = ~chosen_ok & active.unsqueeze(-1)
+    n_actions = avail_actions.shape[-1]
+    in_range = (actions >= 0) & (actions < n_actions)
+    chosen_ok = avail_actions.gather(-1, actions.clamp(0, n_actions - 1).unsqueeze(-1)).squeeze(-1)  # (B, N)
+    bad = ~(in_range & chosen_ok) & active.unsqueeze(-1)
     if bool(bad.any()):
         env_idx, agent_idx = (int(i) for i in bad.nonzero()[0])
         action = int(actions[env_idx, agent_idx])

@@ -1,0 +1,40 @@
+"""Building the run's parts from a composed config (shared by ``train`` and ``evaluate``)."""
+
+from __future__ import annotations
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from liir.algos.base import MARLModule
+from liir.config import ConfigError
+from liir.envs.base import BatchedEnv
+
+TEST_SEED_OFFSET = 2**32  # test environments draw a stream disjoint from every training seed
+
+
+def test_seed(seed: int) -> int:
+    return seed + TEST_SEED_OFFSET
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device='cuda' was requested but no CUDA device is available; use cpu or auto")
+    return torch.device(name)
+
+
+def make_env(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) -> BatchedEnv:
+    return instantiate(cfg.env.env_args, batch_size=batch_size, device=device, seed=seed)
+
+
+def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
+    algo_args = OmegaConf.to_container(cfg.algo, resolve=True)
+    algo_args.pop("name")
+    return instantiate(algo_args, env_info=env.info)
+
+
+def env_tags(env: BatchedEnv) -> list[str]:
+    backend = env.info.metadata.get("backend")
+    return [f"backend:{backend}"] if backend else []

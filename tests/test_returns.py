@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from liir.returns import lambda_returns
+
+GAMMA, LAM = 0.9, 0.5
+
+
+def test_terminated_episode_does_not_bootstrap():
+    # One episode of 3 transitions, terminated at the last one, padded to T = 4.
+    r = torch.tensor([[1.0, 2.0, 3.0, 0.0]])
+    v = torch.tensor([[10.0, 20.0, 30.0, 40.0, 50.0]])
+    term = torch.tensor([[False, False, True, False]])
+    mask = torch.tensor([[True, True, True, False]])
+    g = lambda_returns(r, v, term, mask, GAMMA, LAM)
+    g2 = 3.0
+    g1 = 2.0 + GAMMA * ((1 - LAM) * 30.0 + LAM * g2)  # 2 + 0.9 * (15 + 1.5) = 16.85
+    g0 = 1.0 + GAMMA * ((1 - LAM) * 20.0 + LAM * g1)  # 1 + 0.9 * (10 + 8.425) = 17.5825
+    assert g[0, :3].tolist() == pytest.approx([g0, g1, g2])
+    assert g0 == pytest.approx(17.5825)
+
+
+def test_time_limited_episode_bootstraps_from_final_state():
+    r = torch.tensor([[1.0, 2.0]])
+    v = torch.tensor([[10.0, 20.0, 30.0]])
+    term = torch.tensor([[False, False]])
+    mask = torch.tensor([[True, True]])
+    g = lambda_returns(r, v, term, mask, GAMMA, LAM)
+    g1 = 2.0 + GAMMA * 30.0  # = 29
+    g0 = 1.0 + GAMMA * ((1 - LAM) * 20.0 + LAM * g1)  # 1 + 0.9 * (10 + 14.5) = 23.05
+    assert g[0].tolist() == pytest.approx([g0, g1])
+    assert g0 == pytest.approx(23.05)
+
+
+def test_time_limit_inside_padding_bootstraps_from_slot_after_last_transition():
+    # Episode of length 1 truncated (not terminated) in a batch padded to T = 3.
+    r = torch.tensor([[5.0, 0.0, 0.0]])
+    v = torch.tensor([[1.0, 7.0, 99.0, 99.0]])
+    g = lambda_returns(r, v, torch.zeros(1, 3, dtype=torch.bool), torch.tensor([[True, False, False]]), 0.5, 0.8)
+    assert float(g[0, 0]) == pytest.approx(5.0 + 0.5 * 7.0)
+
+
+def test_lambda_one_is_monte_carlo_and_lambda_zero_is_td0():
+    r = torch.tensor([[1.0, 1.0, 1.0]])
+    v = torch.tensor([[0.5, 0.6, 0.7, 0.8]])
+    term = torch.tensor([[False, False, True]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    mc = lambda_returns(r, v, term, mask, GAMMA, 1.0)
+    assert mc[0].tolist() == pytest.approx([1 + GAMMA + GAMMA**2, 1 + GAMMA, 1.0])
+    td0 = lambda_returns(r, v, term, mask, GAMMA, 0.0)
+    assert td0[0].tolist() == pytest.approx([1 + GAMMA * 0.6, 1 + GAMMA * 0.7, 1.0])
+
+
+def test_per_agent_values_and_rewards_broadcast_and_carry_gradients():
+    b, t, n = 2, 4, 3
+    values = torch.randn(b, t + 1, n)
+    rewards = torch.randn(b, t, n, requires_grad=True)
+    mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    term = torch.tensor([[False, False, False, True], [False, True, False, False]])
+    g = lambda_returns(rewards, values, term, mask, GAMMA, LAM)
+    assert g.shape == (b, t, n)
+    for i in range(n):  # each agent's column equals the single-value computation
+        gi = lambda_returns(rewards[..., i], values[..., i], term, mask, GAMMA, LAM)
+        assert torch.allclose(g[..., i], gi)
+    g[0, 0].sum().backward()
+    # dG_0/dr_t = (γλ)^t for the non-terminal recursion
+    assert rewards.grad[0, :, 0].tolist() == pytest.approx([(GAMMA * LAM) ** k for k in range(t)])
+    team = lambda_returns(rewards.detach()[..., 0], values, term, mask, GAMMA, LAM)  # (B, T) reward broadcast
+    assert team.shape == (b, t, n)
