@@ -1,0 +1,153 @@
+"""``SmacSim``: B SMAC battles as tensors, speaking liir's batched environment protocol.
+
+One env step turns the agents' actions into SC2 orders exactly as SMAC issues them, runs ``step_mul``
+game loops of ``Mechanics``, then scores the step and builds SMAC's features. Protocol mapping:
+``terminated`` is pymarl's learner flag (a battle outcome, or the time limit unless
+``continuing_episode``), ``episode_limit`` says the time limit was reached this step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from liir.envs.base import BatchedEnv, EnvInfo, EnvOutput, check_actions_available
+from liir.envs.smac.maps import get_map
+from liir.envs.smac.sim import rng
+from liir.envs.smac.sim.config import N_ACTIONS_NO_ATTACK, Layout, SmacConfig
+from liir.envs.smac.sim.features import Features
+from liir.envs.smac.sim.heuristic import heuristic_actions
+from liir.envs.smac.sim.mechanics import Mechanics
+from liir.envs.smac.sim.reward import Outcome, Scorer
+from liir.envs.smac.sim.roster import Roster
+from liir.envs.smac.sim.state import Order, SimState
+from liir.envs.smac.terrain import terrain
+
+_MOVES = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])  # N, S, E, W
+_GOAL_SALT = 0x6A09E6
+
+
+class SmacSim(BatchedEnv):
+    """The built-in SMAC simulator (``backend="sim"``): see the module docstring."""
+
+    def __init__(self, batch_size: int, device: str | torch.device, seed: int, map_name: str,
+                 **smac_kwargs: object) -> None:
+        self.map = get_map(map_name)
+        self.cfg = SmacConfig(**smac_kwargs)  # unknown keyword -> TypeError, as SMAC
+        self.device = torch.device(device)
+        self.layout = lay = Layout.build(self.map, self.cfg)
+        ter = terrain(self.map.terrain)
+        pathable = torch.from_numpy(ter.pathable).to(self.device)
+        self.roster = Roster.build(self.map, ter, self.device)
+        self.mechanics = Mechanics(self.roster, pathable, self.map.order.kind == "hunt", self.cfg.cooldown_jitter)
+        self.features = Features(self.roster, lay, self.cfg, self.map.limit, pathable,
+                                 torch.from_numpy(ter.height).to(self.device))
+        self.scorer = Scorer(self.roster, self.cfg, self.map.limit, self.map.map_type == "MMM")
+        self.keys = rng.env_keys(seed, batch_size, self.device)
+        self.moves = _MOVES.to(self.device) * float(self.cfg.move_amount)
+        self.state = SimState.spawn(self.roster, batch_size, lay.n_actions, self.device)
+        self.state.done.fill_(True)
+        self.avail = self.features.avail(self.state)
+        self.last_outcome: Outcome | None = None
+        self.info = EnvInfo(
+            n_agents=lay.n_agents, n_actions=lay.n_actions, obs_shape=lay.obs_len, state_shape=lay.state_len,
+            episode_limit=self.map.limit, batch_size=batch_size, device=self.device,
+            metadata={"map_name": map_name, "backend": "sim", "n_enemies": lay.n_enemies,
+                      "unit_types": self.roster.names, "max_reward": self.scorer.max_reward,
+                      "agent_features": self.agent_features(), "enemy_features": self.enemy_features()},
+        )
+
+    def agent_features(self) -> list[str]:
+        """SMAC's ``ally_state_attr_names``."""
+        names = ["health", "energy/cooldown", "rel_x", "rel_y"] + ["shield"] * self.layout.shield_ally
+        return names + [f"type_{i}" for i in range(self.layout.utb)]
+
+    def enemy_features(self) -> list[str]:
+        """SMAC's ``enemy_state_attr_names``."""
+        names = ["health", "rel_x", "rel_y"] + ["shield"] * self.layout.shield_enemy
+        return names + [f"type_{i}" for i in range(self.layout.utb)]
+
+    @property
+    def done(self) -> torch.Tensor:
+        return self.state.done
+
+    # -- episode start ---------------------------------------------------------------------------------
+    def _fresh(self) -> SimState:
+        """Copies at spawn with the map script's enemy order issued."""
+        st = SimState.spawn(self.roster, self.info.batch_size, self.layout.n_actions, self.device)
+        n, order = self.roster.n_agents, self.map.order
+        enemy = ~self.roster.is_ally
+        st.order = torch.where(enemy, Order.ATTACK_MOVE, Order.IDLE).expand_as(st.order).clone()
+        if order.kind in ("attack_move", "attack_move_between"):
+            a = torch.tensor(order.point, device=self.device)
+            goal = a.expand(st.pos.shape[0], 2)
+            if order.kind == "attack_move_between":
+                u = rng.uniform(self.keys, self.state.episode, 1, _GOAL_SALT)
+                goal = a + u * (torch.tensor(order.point2, device=self.device) - a)
+            st.goal[:, n:] = goal.unsqueeze(1)
+        return st
+
+    def reset(self, mask: torch.Tensor | None = None) -> EnvOutput:
+        mask = torch.ones_like(self.state.done) if mask is None else mask.to(self.device, torch.bool)
+        fresh = self._fresh()
+        fresh.episode = self.state.episode + 1
+        fresh.ticks = self.state.ticks
+        self.state = self.state.blend(mask, fresh)
+        zeros = torch.zeros_like(self.state.done)
+        return self._output(torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros,
+                            torch.zeros_like(self.state.steps), torch.zeros_like(self.state.steps))
+
+    # -- stepping -------------------------------------------------------------------------------------
+    def step(self, actions: torch.Tensor) -> EnvOutput:
+        old = self.state
+        active = ~old.done
+        actions = actions.to(self.device, torch.long)
+        heuristic_target = old.heuristic_target
+        if self.cfg.heuristic_ai:
+            actions, heuristic_target = heuristic_actions(old, self.roster, self.avail, self.cfg.heuristic_rest)
+        else:
+            check_actions_available(actions, self.avail, active)
+        self.last_actions = actions
+        st = self._issue(old, actions)
+        for _ in range(self.cfg.step_mul):
+            st = self.mechanics.loop(st, self.keys)
+        st.steps = old.steps + 1
+        st.last_action = torch.nn.functional.one_hot(actions, self.layout.n_actions).float()
+        st.heuristic_target = heuristic_target
+        out = self.scorer(old.health, old.shield, st.health, st.shield, st.steps)
+        ended = out.battle_over | out.timeout
+        st.done = ended
+        self.state = old.blend(active, st)
+        self.last_outcome = out
+        timeout = out.timeout & active
+        terminated = (out.battle_over | (timeout & ~torch.tensor(self.cfg.continuing_episode))) & active
+        return self._output(out.reward * active, terminated, timeout, out.won & active,
+                            out.dead_allies, out.dead_enemies)
+
+    def _issue(self, st: SimState, actions: torch.Tensor) -> SimState:
+        """SMAC's commands: stop, move to pos +- move_amount, attack enemy j / heal ally j (medivac)."""
+        n = self.roster.n_agents
+        alive = st.health[:, :n] > 0
+        pos = st.pos[:, :n]
+        is_move = (actions >= 2) & (actions < N_ACTIONS_NO_ATTACK)
+        is_target = actions >= N_ACTIONS_NO_ATTACK
+        medivac = self.roster.ally_medivac
+        j = (actions - N_ACTIONS_NO_ATTACK).clamp(min=0)
+        order = torch.where(actions == 1, Order.IDLE, st.order[:, :n])
+        order = torch.where(is_move, Order.MOVE, order)
+        order = torch.where(is_target, torch.where(medivac, Order.HEAL, Order.ATTACK), order)
+        target = torch.where(is_target, torch.where(medivac, j, j + n), -1)
+        target = torch.where(actions == 0, st.target[:, :n], target)
+        goal = torch.where(is_move.unsqueeze(-1), pos + self.moves[(actions - 2).clamp(0, 3)], st.goal[:, :n])
+        out = SimState(**{k: v for k, v in vars(st).items()})
+        out.order = torch.cat([torch.where(alive, order, st.order[:, :n]), st.order[:, n:]], 1)
+        out.target = torch.cat([torch.where(alive, target, st.target[:, :n]), st.target[:, n:]], 1)
+        out.goal = torch.cat([torch.where(alive.unsqueeze(-1), goal, st.goal[:, :n]), st.goal[:, n:]], 1)
+        return out
+
+    def _output(self, reward: torch.Tensor, terminated: torch.Tensor, limit: torch.Tensor, won: torch.Tensor,
+                dead_allies: torch.Tensor, dead_enemies: torch.Tensor) -> EnvOutput:
+        self.avail = self.features.avail(self.state)
+        obs = self.features.obs(self.state, self.avail)
+        return EnvOutput(obs=obs, state=self.features.state(self.state, obs), avail_actions=self.avail,
+                         reward=reward, terminated=terminated, episode_limit=limit, battle_won=won,
+                         dead_allies=dead_allies, dead_enemies=dead_enemies)

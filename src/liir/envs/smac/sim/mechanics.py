@@ -1,0 +1,247 @@
+"""One StarCraft II game loop for B copies at once: targeting, movement, collisions, combat, regeneration.
+
+Every rule is one batched tensor operation over (B, U) units or (B, U, U) unit pairs; the only Python
+loops run over the fixed number of hits per attack. Decisions in a loop use the positions at its
+start and all attacks of a loop resolve simultaneously (see docs/simulator.md for the deviations from
+SC2's sequential unit updates).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from liir.envs.smac.sim import rng
+from liir.envs.smac.sim.roster import Roster
+from liir.envs.smac.sim.state import Order, SimState
+from liir.envs.smac.terrain import MAP_SIZE
+from liir.envs.smac.units import HEAL_PER_ENERGY, SHIELD_REGEN, SHIELD_REGEN_DELAY, Splash
+
+_INF = 1e9
+_UNARMED_PENALTY = 1e3  # armed threats rank before unarmed units in target acquisition
+_LINE_HALF_LENGTH = 1.4  # colossus splash: 2.8 long across the line of fire ...
+_LINE_HALF_WIDTH = 0.15  # ... and 0.3 deep, centred on the target
+_FOLLOW_GAP = 1.0  # an idle enemy medivac keeps this edge distance to the teammate it follows
+_JITTER_SALT = 0x51ED27
+
+
+class Mechanics:
+    """The game-loop rules of one map, with its static unit tables and pathing grid on one device."""
+
+    def __init__(self, roster: Roster, pathable: torch.Tensor, hunt: bool, jitter: bool) -> None:
+        self.r = roster
+        self.pathable = pathable.flatten()  # (32*32,) bool, index x*32 + y
+        self.hunt = hunt
+        self.jitter = jitter
+        u = roster.init_pos.shape[0]
+        self.idx = torch.arange(u, device=pathable.device)
+        self.hostile = roster.is_ally[:, None] != roster.is_ally[None, :]
+        self.can_hit = roster.damage > 0
+        self.same_group = roster.collision_group[:, None] == roster.collision_group[None, :]
+        order_sign = torch.sign(self.idx[None, :] - self.idx[:, None]).float()
+        # push direction for exactly coincident units: along x, by index order
+        self.fallback = torch.stack([order_sign * 1e-3, torch.zeros_like(order_sign)], dim=-1)
+        self.max_hits = int(roster.hits.max())
+        self.has_line = bool((roster.splash == Splash.LINE).any())
+        self.has_suicide = bool((roster.splash == Splash.SUICIDE).any())
+        self.has_healer = bool(roster.healer.any())
+        self.reach = torch.where(roster.healer, roster.heal_range, roster.weapon_range)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def walkable(self, pos: torch.Tensor) -> torch.Tensor:
+        """(...,) bool: the cell under ``pos`` (..., 2) is inside the map and pathable."""
+        cell = pos.floor().long()
+        inside = ((cell >= 0) & (cell < MAP_SIZE)).all(-1)
+        c = cell.clamp(0, MAP_SIZE - 1)
+        return inside & self.pathable[c[..., 0] * MAP_SIZE + c[..., 1]]
+
+    @staticmethod
+    def _gather_units(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """x (B, U, ...) indexed by idx (B, U) -> (B, U, ...)."""
+        view = idx.view(*idx.shape, *([1] * (x.dim() - 2))).expand(*idx.shape, *x.shape[2:])
+        return x.gather(1, view)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def loop(self, st: SimState, key: torch.Tensor) -> SimState:
+        """Advance every copy by one game loop."""
+        r = self.r
+        alive = st.health > 0
+        pos = st.pos
+        delta = pos.unsqueeze(1) - pos.unsqueeze(2)  # [b, i, j] = p_j - p_i
+        dist = delta.norm(dim=-1)
+        edge = dist - r.radius[:, None] - r.radius[None, :]
+        target, order = self._acquire(st, alive, dist, edge)
+
+        # effective targets and whether they are within reach (edge to edge)
+        engaged = (order == Order.ATTACK) | (order == Order.HEAL) | (order == Order.ATTACK_MOVE)
+        tgt = target.clamp(min=0)
+        has_tgt = engaged & (target >= 0) & alive & alive.gather(1, tgt)
+        order = torch.where(((order == Order.ATTACK) | (order == Order.HEAL)) & ~has_tgt, Order.IDLE, order)
+        tgt_edge = edge.gather(2, tgt.unsqueeze(-1)).squeeze(-1)
+        in_reach = has_tgt & (tgt_edge <= self.reach)
+
+        new_pos, order = self._move(st, order, alive, has_tgt, in_reach, tgt, dist)
+        new_pos = self._collide(new_pos, alive)
+        new_pos = self._terrain(pos, new_pos)
+
+        health, shield, cooldown, since = self._fight(st, alive, has_tgt & in_reach, tgt, pos, dist, key)
+        health, energy = self._heal(st, health, has_tgt & in_reach, tgt)
+        shield = torch.where((since >= SHIELD_REGEN_DELAY) & (health > 0),
+                             torch.minimum(shield + SHIELD_REGEN, r.shield_max), shield)
+        health = torch.where(health > 0, torch.minimum(health + r.hp_regen, r.health_max), health)
+        energy = torch.where(r.healer, torch.clamp(energy + r.energy_regen, max=200.0), energy)
+
+        dead = health <= 0
+        return SimState(
+            pos=new_pos, health=health.clamp(min=0), shield=torch.where(dead, 0.0, shield), cooldown=cooldown,
+            energy=energy, since_damage=since, order=torch.where(dead, Order.IDLE, order),
+            target=torch.where(dead, -1, target), goal=st.goal, last_action=st.last_action,
+            heuristic_target=st.heuristic_target, steps=st.steps, episode=st.episode, ticks=st.ticks + 1,
+            done=st.done,
+        )
+
+    def _acquire(self, st: SimState, alive: torch.Tensor, dist: torch.Tensor, edge: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Built-in AI target acquisition for attack-moving units: keep, retaliate, or pick the nearest."""
+        r = self.r
+        order, target = st.order, st.target
+        engaged = ((order == Order.ATTACK) | (order == Order.ATTACK_MOVE)) & alive
+        attacking_me = (target.unsqueeze(1) == self.idx.view(1, -1, 1)) & engaged.unsqueeze(1)  # [b, i, j]
+        alive_j = alive.unsqueeze(1)
+        armed_cand = (self.hostile & self.can_hit) & alive_j & ((edge <= r.scan_range[:, None]) | attacking_me)
+        armed_score = dist + _UNARMED_PENALTY * (~r.armed).float()
+        if self.has_healer:
+            frac = st.health / r.health_max
+            heal_cand = (~self.hostile & (self.idx[:, None] != self.idx[None, :]) & r.heal_target_ok[None, :]
+                         & ~r.healer[None, :] & (edge <= r.scan_range[:, None])) & alive_j & (frac < 1).unsqueeze(1)
+            cand = torch.where(r.healer[:, None], heal_cand, armed_cand)
+            score = torch.where(r.healer[:, None], frac.unsqueeze(1), armed_score)
+        else:
+            cand, score = armed_cand, armed_score
+        keep = (target >= 0) & cand.gather(2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        new = torch.where(cand, score, _INF).argmin(-1)
+        picked = torch.where(keep, target, torch.where(cand.any(-1), new, -1))
+        am = (order == Order.ATTACK_MOVE) & alive
+        return torch.where(am, picked, target), order
+
+    def _move(self, st: SimState, order: torch.Tensor, alive: torch.Tensor, has_tgt: torch.Tensor,
+              in_reach: torch.Tensor, tgt: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Walk toward the order's point, or chase the target until it is within reach."""
+        r = self.r
+        pos = st.pos
+        n = r.n_agents
+        chase = has_tgt & ~in_reach
+        goal = st.goal
+        standoff = torch.zeros_like(st.health)
+        roaming = (order == Order.ATTACK_MOVE) & ~has_tgt
+        if self.hunt:  # attack the agents' units: head for the nearest living agent
+            d_agents = torch.where(alive[:, None, :n], dist[:, :, :n], _INF)
+            goal = torch.where(roaming.unsqueeze(-1) & ~r.is_ally[None, :, None],
+                               self._gather_units(pos, d_agents.argmin(-1)), goal)
+        if self.has_healer:  # an idle enemy healer follows its nearest living armed teammate
+            mates = (~self.hostile & r.armed[None, :]) & alive.unsqueeze(1)
+            d_mates = torch.where(mates, dist, _INF)
+            mate = d_mates.argmin(-1)
+            follow = roaming & r.healer & mates.any(-1)
+            goal = torch.where(follow.unsqueeze(-1), self._gather_units(pos, mate), goal)
+            standoff = torch.where(follow, r.radius + r.radius[mate] + _FOLLOW_GAP, standoff)
+        dest = torch.where(chase.unsqueeze(-1), self._gather_units(pos, tgt), goal)
+        standoff = torch.where(chase, self.reach + r.radius + r.radius[tgt] - 1e-4, standoff)
+        moving = alive & (chase | (order == Order.MOVE) | roaming)
+        vec = dest - pos
+        dd = vec.norm(dim=-1)
+        step = torch.minimum(r.speed.expand_as(dd), (dd - standoff).clamp(min=0)) * moving
+        new_pos = pos + vec / dd.clamp(min=1e-6).unsqueeze(-1) * step.unsqueeze(-1)
+        arrived = (order == Order.MOVE) & (dd <= r.speed)
+        return new_pos, torch.where(arrived, Order.IDLE, order)
+
+    def _collide(self, pos: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+        """Push overlapping living units of the same collision group half the overlap apart each."""
+        r = self.r
+        delta = pos.unsqueeze(1) - pos.unsqueeze(2)  # [b, i, j] = p_j - p_i
+        d = delta.norm(dim=-1)
+        coincident = (d < 1e-6).unsqueeze(-1)
+        delta = torch.where(coincident, self.fallback, delta)
+        d = delta.norm(dim=-1)
+        overlap = (r.radius[:, None] + r.radius[None, :] - d).clamp(min=0)
+        pair = self.same_group & (self.idx[:, None] != self.idx[None, :]) & alive.unsqueeze(1) & alive.unsqueeze(2)
+        push = (0.5 * overlap * pair / d.clamp(min=1e-6)).unsqueeze(-1) * delta
+        return pos - push.sum(2)
+
+    def _terrain(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """Keep ground units on pathable cells by sliding along the blocked axis; clamp all to the map."""
+        new = new.clamp(0.0, MAP_SIZE - 1e-3)
+        free = self.r.ignores_pathing.unsqueeze(-1)
+        slide_x = torch.stack([new[..., 0], old[..., 1]], -1)
+        slide_y = torch.stack([old[..., 0], new[..., 1]], -1)
+        ok_new, ok_x, ok_y = self.walkable(new), self.walkable(slide_x), self.walkable(slide_y)
+        fixed = torch.where(ok_new.unsqueeze(-1), new,
+                            torch.where(ok_x.unsqueeze(-1), slide_x, torch.where(ok_y.unsqueeze(-1), slide_y, old)))
+        return torch.where(free, new, fixed)
+
+    def _fight(self, st: SimState, alive: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
+               dist: torch.Tensor, key: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Weapons: cooldowns, hits with splash, shields before health, armour per hit (min 0.5)."""
+        r = self.r
+        cooldown = (st.cooldown - 1.0).clamp(min=0)
+        fire = ready & r.armed & ~r.healer & (cooldown <= 0)
+        hitmask = torch.nn.functional.one_hot(tgt, tgt.shape[1]).bool()  # [b, attacker, victim]
+        victims = (self.can_hit & alive.unsqueeze(1))
+        if self.has_line:
+            hitmask = hitmask | self._line_splash(pos, tgt)
+        if self.has_suicide:
+            radial = dist <= (r.splash_radius[:, None] + r.radius[None, :])
+            hitmask = hitmask | (radial & (r.splash == Splash.SUICIDE)[None, :, None])
+        hitmask = hitmask & victims & fire.unsqueeze(-1)
+        per_hit = r.damage * hitmask
+        hits = r.hits.view(1, -1, 1)
+        total = per_hit * hits
+        before = total.cumsum(1) - total  # shield already taken by lower-indexed attackers this loop
+        shield0 = st.shield.unsqueeze(1)
+        armour = r.armour.view(1, 1, -1)
+        hp_dmg = torch.zeros_like(st.health)
+        sh_dmg = torch.zeros_like(st.health)
+        for j in range(self.max_hits):
+            on = hitmask & (hits > j)
+            remaining = (shield0 - before - j * per_hit).clamp(min=0)
+            absorbed = torch.minimum(remaining, per_hit)
+            spill = per_hit - absorbed
+            to_hp = torch.where(spill > 0, (spill - armour).clamp(min=0.5), 0.0)
+            hp_dmg = hp_dmg + (to_hp * on).sum(1)
+            sh_dmg = sh_dmg + (absorbed * on).sum(1)
+        health = st.health - hp_dmg
+        health = torch.where(fire & (r.splash == Splash.SUICIDE), 0.0, health)
+        shield = (st.shield - sh_dmg).clamp(min=0)
+        since = torch.where(hitmask.any(1), 0.0, st.since_damage + 1.0)
+        period = r.cooldown.expand_as(cooldown)
+        if self.jitter:
+            u = rng.uniform(key, st.ticks, cooldown.shape[1], _JITTER_SALT)
+            period = period + (u * 4).floor() - 1.0  # -1, 0, +1 or +2 game loops
+        return health, shield, torch.where(fire, period, cooldown), since
+
+    def _line_splash(self, pos: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """[b, attacker, victim]: victim touches the colossus beam across the line of fire at the target."""
+        r = self.r
+        tpos = self._gather_units(pos, tgt)  # (B, U, 2)
+        fwd = tpos - pos
+        fwd = fwd / fwd.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+        side = torch.stack([-fwd[..., 1], fwd[..., 0]], -1)
+        rel = pos.unsqueeze(1) - tpos.unsqueeze(2)  # [b, a, v] = p_v - target_a
+        along = (rel * fwd.unsqueeze(2)).sum(-1).abs()
+        across = (rel * side.unsqueeze(2)).sum(-1).abs()
+        rv = r.radius.view(1, 1, -1)
+        beam = (across <= _LINE_HALF_LENGTH + rv) & (along <= _LINE_HALF_WIDTH + rv)
+        return beam & (r.splash == Splash.LINE).view(1, -1, 1)
+
+    def _heal(self, st: SimState, health: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Medivacs heal their target by up to ``heal_rate`` a loop, paying 1 energy per 3 health."""
+        r = self.r
+        energy = st.energy
+        if not self.has_healer:
+            return health, energy
+        t_health = health.gather(1, tgt)
+        room = (r.health_max[tgt] - t_health).clamp(min=0)
+        healing = ready & r.healer & (t_health > 0) & r.heal_target_ok[tgt]
+        amount = torch.minimum(torch.minimum(r.heal_rate.expand_as(room), room), energy * HEAL_PER_ENERGY) * healing
+        return health.scatter_add(1, tgt, amount), energy - amount / HEAL_PER_ENERGY

@@ -1,0 +1,197 @@
+"""Pathing grids and terrain heights of the SMAC maps (32 x 32 cells, cell (x, y) = [x, x+1) x [y, y+1)).
+
+The masks are the approximate ones extracted from the map files' cell flags (smac-interface.md §12 and
+Appendix A). Legend of the row strings (printed with y = 31 first): ``#`` pathable (cliff level 64),
+``H`` pathable high ground (level 128), ``r`` ramp, ``_`` pathable low ground enclosed by an unpathable
+ring, ``.`` unpathable. Heights are ``cliff level / 255`` (an approximation of SMAC's terrain bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAP_SIZE = 32
+_HEIGHT = {".": 0.0, "_": 0.0, "#": 64 / 255, "r": 96 / 255, "H": 128 / 255}
+
+
+@dataclass(frozen=True)
+class Terrain:
+    """A map's pathing grid and terrain heights, both indexed ``[x, y]``."""
+
+    pathable: np.ndarray  # (32, 32) bool
+    height: np.ndarray  # (32, 32) float
+
+
+def _from_rows(rows: dict[int, str]) -> Terrain:
+    """Build a terrain from row strings keyed by y; missing rows are unpathable."""
+    pathable = np.zeros((MAP_SIZE, MAP_SIZE), dtype=bool)
+    height = np.zeros((MAP_SIZE, MAP_SIZE), dtype=np.float32)
+    for y, row in rows.items():
+        assert len(row) == MAP_SIZE, (y, row)
+        for x, ch in enumerate(row):
+            pathable[x, y] = ch != "."
+            height[x, y] = _HEIGHT[ch]
+    return Terrain(pathable, height)
+
+
+def _layers(spec: list[tuple[range | tuple[int, ...], list[tuple[int, int, str]], str]]) -> Terrain:
+    """Rows given as (ys, [(x_lo, x_hi, char), ...], fill); rows not listed are unpathable."""
+    rows: dict[int, str] = {}
+    for ys, ranges, fill in spec:
+        for y in ys:
+            rows[y] = _span(ranges, fill)
+    return _from_rows({y: rows.get(y, "." * MAP_SIZE) for y in range(MAP_SIZE)})
+
+
+def _span(ranges: list[tuple[int, int, str]], fill: str = ".") -> str:
+    """A row string of ``fill`` with ``ch`` on each half-open x range [lo, hi)."""
+    row = [fill] * MAP_SIZE
+    for lo, hi, ch in ranges:
+        row[lo:hi] = ch * (hi - lo)
+    return "".join(row)
+
+
+def _band() -> Terrain:
+    return _layers([(range(8, 24), [], "#")])
+
+
+def _flat() -> Terrain:
+    return _layers([(range(MAP_SIZE), [], "#")])
+
+
+def _octagon() -> Terrain:
+    return _layers([
+        (range(10, 22), [(6, 26, "#")], "."),
+        ((8, 9, 22, 23), [(8, 24, "#")], "."),
+        ((6, 7, 24, 25), [(10, 22, "#")], "."),
+    ])
+
+
+def _plateau_6h() -> Terrain:
+    return _layers([
+        ((*range(0, 6), *range(22, 32)), [], "_"),
+        ((6, 7, 20, 21), [(0, 8, "_"), (22, 32, "_")], "."),
+        ((8, 9, 18, 19), [(0, 6, "_"), (10, 20, "#"), (24, 32, "_")], "."),
+        (range(10, 18), [(0, 6, "_"), (8, 22, "#"), (24, 32, "_")], "."),
+    ])
+
+
+def _plateau_2s1sc() -> Terrain:
+    return _layers([
+        ((*range(0, 6), *range(26, 32)), [], "_"),
+        ((6, 7), [(0, 6, "_"), (22, 32, "_")], "."),
+        (range(8, 20), [(0, 6, "_"), (8, 20, "#"), (22, 32, "_")], "."),
+        ((20, 21), [(0, 6, "_"), (10, 18, "#"), (22, 32, "_")], "."),
+        ((22, 23), [(0, 8, "_"), (12, 16, "#"), (20, 32, "_")], "."),
+        ((24, 25), [(0, 10, "_"), (18, 32, "_")], "."),
+    ])
+
+
+def _ascii(art: str) -> Terrain:
+    """Rows printed with y = 31 first, 32 of them."""
+    lines = [line.strip() for line in art.strip().splitlines()]
+    assert len(lines) == MAP_SIZE
+    return _from_rows({MAP_SIZE - 1 - i: line for i, line in enumerate(lines)})
+
+
+_CORRIDOR = """
+................................
+................................
+....................##########..
+....................##########..
+..................############..
+..................############..
+................##############..
+................##############..
+..............################..
+..............################..
+............##################..
+............##################..
+............##################..
+............##################..
+..............##############....
+..............##############....
+..............############......
+..............############......
+............##..................
+............##..................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+................................
+................................
+"""
+
+_SO_MANY_BANELING = """
+................................
+................................
+......................########..
+......................########..
+....................##########..
+....................##########..
+....................##########..
+....................##########..
+................##############..
+................##############..
+..............############......
+..............############......
+..............############......
+..............############......
+..........##########............
+..........##########............
+........############............
+........############............
+........############............
+........############............
+....############................
+....############................
+....############................
+....############................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..##########....................
+..######........................
+..######........................
+"""
+
+
+def _ravine() -> Terrain:
+    ramps = [(4, 7, "r"), (7, 25, "H"), (25, 28, "r")]
+    return _layers([
+        ((18, 19), [(8, 24, "H")], "."),
+        ((16, 17), [(2, 4, "#"), *ramps, (28, 30, "#")], "."),
+        ((14, 15), [(0, 4, "#"), *ramps, (28, 32, "#")], "."),
+        ((12, 13), [(0, 4, "#"), (28, 32, "#")], "."),
+        ((10, 11), [], "#"),
+        ((8, 9), [(2, 30, "#")], "."),
+        ((6, 7), [(4, 28, "#")], "."),
+    ])
+
+
+TERRAINS = {
+    "band": _band,
+    "flat": _flat,
+    "octagon": _octagon,
+    "plateau_6h": _plateau_6h,
+    "plateau_2s1sc": _plateau_2s1sc,
+    "corridor": lambda: _ascii(_CORRIDOR),
+    "so_many_baneling": lambda: _ascii(_SO_MANY_BANELING),
+    "ravine": _ravine,
+}
+
+
+def terrain(name: str) -> Terrain:
+    """The named terrain (see ``TERRAINS``)."""
+    return TERRAINS[name]()
