@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks.progress import ProgressBar
 from tqdm.auto import tqdm
@@ -29,9 +30,11 @@ def log_metrics(trainer: pl.Trainer, metrics: dict[str, float], t_env: int) -> N
 
 
 def run_test_episodes(runner: EpisodeRunner, module: MARLModule, n_episodes: int) -> list[dict]:
-    """Greedy episodes in batches of the runner's environment until at least ``n_episodes`` are played."""
+    """Statistics of exactly ``n_episodes`` greedy episodes, played in whole batches of the runner's env."""
     rounds = math.ceil(n_episodes / runner.env.info.batch_size)
-    return [runner.run(module.policy, test_mode=True).stats for _ in range(rounds)]
+    stats = [runner.run(module.policy, test_mode=True).stats for _ in range(rounds)]
+    merged = {key: torch.cat([s[key] for s in stats])[:n_episodes] for key in stats[0]}
+    return [merged]
 
 
 class StopAtTMax(Callback):

@@ -31,6 +31,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
+        """liir checkpoints hold RNG states (numpy arrays), so they load as full pickles, as ``read_checkpoint``."""
+        return torch.load(path, map_location=map_location or "cpu", weights_only=False)
+
 
 def atomic_copy(src: str | Path, dst: str | Path) -> None:
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))

@@ -21,7 +21,7 @@ def wandb_group(cfg: DictConfig, overrides: list[str]) -> str:
     """``<env>-<algo>`` plus the non-seed overrides, sorted, e.g. ``smac_3m-liir-algo.lr=0.001``."""
     kept = sorted(
         o for o in overrides
-        if not o.lstrip("+~").split("=")[0].split(".")[0] in NON_GROUPING_KEYS + ("env", "algo")
+        if o.lstrip("+~").split("=")[0].split(".")[0] not in NON_GROUPING_KEYS + ("env", "algo")
     )
     return "-".join([cfg.env.name, cfg.algo.name, *kept])
 

@@ -104,7 +104,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg).get("test_return_mean")
     except (ConfigError, CheckpointError) as exc:
-        log.error("%s", exc)
+        print(f"liir: error: {exc}", file=sys.stderr)
         sys.exit(2)
 
 

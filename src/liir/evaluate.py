@@ -1,0 +1,73 @@
+"""`python -m liir.evaluate ckpt_path=<file.ckpt> [test_nepisode=N] [eval_path=...]`: greedy evaluation.
+
+The checkpoint carries its run's resolved config, so the environment and the networks are rebuilt
+exactly as trained; the metrics (pymarl's ``test_`` names) go to ``eval.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from liir.build import make_env, make_module, resolve_device, test_seed
+from liir.callbacks import run_test_episodes
+from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
+from liir.config import ConfigError
+from liir.data.runner import EpisodeRunner, summarise
+
+log = logging.getLogger("liir")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def evaluate(ckpt_path: str, test_nepisode: int | None = None, device: str | None = None,
+             seed: int | None = None) -> dict[str, Any]:
+    """Play greedy episodes with the checkpoint's policy; return the metrics and run facts."""
+    checkpoint = read_checkpoint(ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])
+    n_episodes = test_nepisode or run_cfg.test_nepisode
+    if n_episodes <= 0:
+        raise ConfigError(f"test_nepisode={n_episodes} is not allowed: it must be a positive number")
+    seed = run_cfg.seed if seed is None else seed
+    pl.seed_everything(seed, verbose=False)
+    torch_device = resolve_device(device or run_cfg.device)
+    env = make_env(run_cfg, min(run_cfg.batch_size_run, n_episodes), torch_device, test_seed(seed))
+    module = make_module(run_cfg, env).to(torch_device)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.eval()
+    try:
+        stats = run_test_episodes(EpisodeRunner(env), module, n_episodes)
+    finally:
+        env.close()
+    return {
+        **summarise(stats, "test_"),
+        "env": run_cfg.env.name,
+        "algo": run_cfg.algo.name,
+        "backend": env.info.metadata.get("backend", "native"),
+        "t_env": checkpoint["liir_module"]["t_env"],
+        "seed": seed,
+        "ckpt_path": str(ckpt_path),
+    }
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        result = evaluate(cfg.ckpt_path, cfg.test_nepisode, cfg.device, cfg.seed)
+    except (ConfigError, CheckpointError) as exc:
+        print(f"liir: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
+    log.info("wrote %s: test_return_mean=%.4g over %d episodes", path, result["test_return_mean"],
+             result["test_n_episodes"])
+
+
+if __name__ == "__main__":
+    main()
