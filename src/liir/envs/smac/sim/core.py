@@ -92,9 +92,18 @@ class SmacSim(BatchedEnv):
         fresh.episode = self.state.episode + 1
         fresh.ticks = self.state.ticks
         self.state = self.state.blend(mask, fresh)
+        return self.observe()
+
+    def observe(self) -> EnvOutput:
+        """Features of the current state with zero reward and flags (after reset or an edit of ``state``)."""
         zeros = torch.zeros_like(self.state.done)
-        return self._output(torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros,
-                            torch.zeros_like(self.state.steps), torch.zeros_like(self.state.steps))
+        dead = self._dead_counts()
+        return self._output(torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros, *dead)
+
+    def _dead_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        dead = self.state.health <= 0
+        n = self.roster.n_agents
+        return dead[:, :n].sum(1), dead[:, n:].sum(1)
 
     # -- stepping -------------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> EnvOutput:
@@ -120,8 +129,7 @@ class SmacSim(BatchedEnv):
         self.last_outcome = out
         timeout = out.timeout & active
         terminated = (out.battle_over | (timeout & ~torch.tensor(self.cfg.continuing_episode))) & active
-        return self._output(out.reward * active, terminated, timeout, out.won & active,
-                            out.dead_allies, out.dead_enemies)
+        return self._output(out.reward * active, terminated, timeout, out.won & active, *self._dead_counts())
 
     def _issue(self, st: SimState, actions: torch.Tensor) -> SimState:
         """SMAC's commands: stop, move to pos +- move_amount, attack enemy j / heal ally j (medivac)."""

@@ -19,8 +19,6 @@ class Outcome:
     lost: torch.Tensor
     draw: torch.Tensor
     timeout: torch.Tensor  # the time limit ended the episode (no battle outcome this step)
-    dead_allies: torch.Tensor
-    dead_enemies: torch.Tensor
 
     @property
     def battle_over(self) -> torch.Tensor:
@@ -73,4 +71,4 @@ class Scorer:
             reward = reward + cfg.reward_win * won + cfg.reward_defeat * lost
         reward = reward / self.scale
         timeout = ~(won | lost | draw) & (steps >= self.limit)
-        return Outcome(reward, won, lost, draw, timeout, (~alive[:, :n]).sum(1), (~alive[:, n:]).sum(1))
+        return Outcome(reward, won, lost, draw, timeout)
