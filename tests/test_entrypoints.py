@@ -67,7 +67,7 @@ def test_short_run_writes_checkpoint_csv_and_wandb(trained, algo):
     rows = read_csv(run_dir / "metrics.csv")
     train_rows = [r for r in rows if r["return_mean"]]
     test_rows = [r for r in rows if r["test_return_mean"]]
-    assert [float(r["env_steps"]) for r in test_rows] == [40.0, 200.0, 320.0]  # first test after one rollout (4 x 10 steps)
+    assert [float(r["env_steps"]) for r in test_rows] == [40.0, 200.0, 320.0]  # first test: 1 rollout
     assert all(r["step"] == str(int(float(r["env_steps"]))) for r in rows)
     assert {"critic_loss", "pg_loss", "epsilon", "env_steps_per_sec", "battle_won_mean"} <= set(train_rows[0])
     assert (run_dir / ".hydra" / "config.yaml").is_file()

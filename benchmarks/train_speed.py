@@ -1,0 +1,63 @@
+"""End-to-end training speed and peak memory for any env/algo, as one JSON line.
+
+    python benchmarks/train_speed.py env=pursuit1d algo=iac [t_max=20000] [any Hydra override ...]
+
+It composes the same config as ``python -m liir.train`` (loggers, tests and checkpoints off), trains
+for ``t_max`` env steps after a short warm-up, and reports env-steps/s (training rollouts + updates),
+updates/s and the process's peak resident memory (and peak CUDA memory on a GPU).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from hydra import compose, initialize_config_dir
+
+from liir.build import make_env, make_module, resolve_device
+from liir.callbacks import StopAtTMax
+from liir.data.datamodule import OnPolicyDataModule
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+WARMUP_STEPS = 2000
+
+
+def fit(cfg, t_max: int) -> tuple[float, int, int]:
+    """Train a fresh module for ``t_max`` env steps; return seconds, env steps and rollouts."""
+    device = resolve_device(cfg.device)
+    pl.seed_everything(cfg.seed, verbose=False)
+    env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
+    module = make_module(cfg, env)
+    trainer = pl.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_epochs=-1,
+                         logger=False, callbacks=[StopAtTMax(t_max)], enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=OnPolicyDataModule(env))
+    return time.perf_counter() - start, module.t_env, module.episodes // cfg.batch_size_run
+
+
+def main(overrides: list[str]) -> dict:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["t_max=20000", *overrides])
+    fit(cfg, min(WARMUP_STEPS, cfg.t_max))
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    seconds, steps, updates = fit(cfg, cfg.t_max)
+    result = {
+        "bench": "train_speed", "env": cfg.env.name, "algo": cfg.algo.name, "device": cfg.device,
+        "batch_size_run": cfg.batch_size_run, "env_steps": steps, "seconds": round(seconds, 3),
+        "env_steps_per_sec": round(steps / seconds, 1), "updates_per_sec": round(updates / seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    if torch.cuda.is_available():
+        result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1:])))
