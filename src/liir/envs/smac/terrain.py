@@ -23,6 +23,13 @@ class Terrain:
     pathable: np.ndarray  # (32, 32) bool
     height: np.ndarray  # (32, 32) float
 
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        """(x0, x1, y0, y1) when the pathable cells are exactly the rectangle [x0, x1) x [y0, y1), else None."""
+        xs, ys = np.nonzero(self.pathable)
+        x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        return (x0, x1, y0, y1) if int(self.pathable.sum()) == (x1 - x0) * (y1 - y0) else None
+
 
 def _from_rows(rows: dict[int, str]) -> Terrain:
     """Build a terrain from row strings keyed by y; missing rows are unpathable."""

@@ -24,13 +24,14 @@ from liir.envs.smac.terrain import terrain
 
 _MOVES = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])  # N, S, E, W
 _GOAL_SALT = 0x6A09E6
+_JITTER_SALT = 0x51ED27
 
 
 class SmacSim(BatchedEnv):
     """The built-in SMAC simulator (``backend="sim"``): see the module docstring."""
 
     def __init__(self, batch_size: int, device: str | torch.device, seed: int, map_name: str,
-                 **smac_kwargs: object) -> None:
+                 compile: bool = False, **smac_kwargs: object) -> None:
         self.map = get_map(map_name)
         self.cfg = SmacConfig(**smac_kwargs)  # unknown keyword -> TypeError, as SMAC
         self.device = torch.device(device)
@@ -38,12 +39,14 @@ class SmacSim(BatchedEnv):
         ter = terrain(self.map.terrain)
         pathable = torch.from_numpy(ter.pathable).to(self.device)
         self.roster = Roster.build(self.map, ter, self.device)
-        self.mechanics = Mechanics(self.roster, pathable, self.map.order.kind == "hunt", self.cfg.cooldown_jitter)
+        self.mechanics = Mechanics(self.roster, pathable, ter.box, self.map.order.kind == "hunt",
+                                   self.cfg.cooldown_jitter)
         self.features = Features(self.roster, lay, self.cfg, self.map.limit, pathable,
                                  torch.from_numpy(ter.height).to(self.device))
         self.scorer = Scorer(self.roster, self.cfg, self.map.limit, self.map.map_type == "MMM")
         self.keys = rng.env_keys(seed, batch_size, self.device)
         self.moves = _MOVES.to(self.device) * float(self.cfg.move_amount)
+        self._advance = torch.compile(self._run_loops, dynamic=False) if compile else self._run_loops
         self.state = SimState.spawn(self.roster, batch_size, lay.n_actions, self.device)
         self.state.done.fill_(True)
         self.avail = self.features.avail(self.state)
@@ -116,9 +119,7 @@ class SmacSim(BatchedEnv):
         else:
             check_actions_available(actions, self.avail, active)
         self.last_actions = actions
-        st = self._issue(old, actions)
-        for _ in range(self.cfg.step_mul):
-            st = self.mechanics.loop(st, self.keys)
+        st = self._advance(self._issue(old, actions))
         st.steps = old.steps + 1
         st.last_action = torch.nn.functional.one_hot(actions, self.layout.n_actions).float()
         st.heuristic_target = heuristic_target
@@ -130,6 +131,14 @@ class SmacSim(BatchedEnv):
         timeout = out.timeout & active
         terminated = (out.battle_over | (timeout & ~torch.tensor(self.cfg.continuing_episode))) & active
         return self._output(out.reward * active, terminated, timeout, out.won & active, *self._dead_counts())
+
+    def _run_loops(self, st: SimState) -> SimState:
+        """``step_mul`` game loops (the hot path; optionally compiled)."""
+        u = st.pos.shape[1]
+        noise = rng.uniform(self.keys, st.ticks, self.cfg.step_mul * u, _JITTER_SALT).view(-1, self.cfg.step_mul, u)
+        for i in range(self.cfg.step_mul):
+            st = self.mechanics.loop(st, noise[:, i])
+        return st
 
     def _issue(self, st: SimState, actions: torch.Tensor) -> SimState:
         """SMAC's commands: stop, move to pos +- move_amount, attack enemy j / heal ally j (medivac)."""

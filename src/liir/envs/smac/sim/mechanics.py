@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from liir.envs.smac.sim import rng
 from liir.envs.smac.sim.roster import Roster
 from liir.envs.smac.sim.state import Order, SimState
 from liir.envs.smac.terrain import MAP_SIZE
@@ -21,15 +20,16 @@ _UNARMED_PENALTY = 1e3  # armed threats rank before unarmed units in target acqu
 _LINE_HALF_LENGTH = 1.4  # colossus splash: 2.8 long across the line of fire ...
 _LINE_HALF_WIDTH = 0.15  # ... and 0.3 deep, centred on the target
 _FOLLOW_GAP = 1.0  # an idle enemy medivac keeps this edge distance to the teammate it follows
-_JITTER_SALT = 0x51ED27
 
 
 class Mechanics:
     """The game-loop rules of one map, with its static unit tables and pathing grid on one device."""
 
-    def __init__(self, roster: Roster, pathable: torch.Tensor, hunt: bool, jitter: bool) -> None:
+    def __init__(self, roster: Roster, pathable: torch.Tensor, box: tuple[int, int, int, int] | None, hunt: bool,
+                 jitter: bool) -> None:
         self.r = roster
         self.pathable = pathable.flatten()  # (32*32,) bool, index x*32 + y
+        self.box = box  # a rectangular pathable area: terrain handling is a clamp
         self.hunt = hunt
         self.jitter = jitter
         u = roster.init_pos.shape[0]
@@ -61,8 +61,8 @@ class Mechanics:
         return x.gather(1, view)
 
     # -- the loop ----------------------------------------------------------------------------------------
-    def loop(self, st: SimState, key: torch.Tensor) -> SimState:
-        """Advance every copy by one game loop."""
+    def loop(self, st: SimState, noise: torch.Tensor) -> SimState:
+        """Advance every copy by one game loop; ``noise`` (B, U) uniform in [0, 1) drives the cooldown jitter."""
         r = self.r
         alive = st.health > 0
         pos = st.pos
@@ -83,7 +83,7 @@ class Mechanics:
         new_pos = self._collide(new_pos, alive)
         new_pos = self._terrain(pos, new_pos)
 
-        health, shield, cooldown, since = self._fight(st, alive, has_tgt & in_reach, tgt, pos, dist, key)
+        health, shield, cooldown, since = self._fight(st, alive, has_tgt & in_reach, tgt, pos, dist, noise)
         health, energy = self._heal(st, health, has_tgt & in_reach, tgt)
         shield = torch.where((since >= SHIELD_REGEN_DELAY) & (health > 0),
                              torch.minimum(shield + SHIELD_REGEN, r.shield_max), shield)
@@ -171,6 +171,11 @@ class Mechanics:
         """Keep ground units on pathable cells by sliding along the blocked axis; clamp all to the map."""
         new = new.clamp(0.0, MAP_SIZE - 1e-3)
         free = self.r.ignores_pathing.unsqueeze(-1)
+        if self.box is not None:
+            x0, x1, y0, y1 = self.box
+            lo = torch.tensor([x0, y0], dtype=new.dtype, device=new.device)
+            hi = torch.tensor([x1 - 1e-3, y1 - 1e-3], dtype=new.dtype, device=new.device)
+            return torch.where(free, new, torch.maximum(torch.minimum(new, hi), lo))
         slide_x = torch.stack([new[..., 0], old[..., 1]], -1)
         slide_y = torch.stack([old[..., 0], new[..., 1]], -1)
         ok_new, ok_x, ok_y = self.walkable(new), self.walkable(slide_x), self.walkable(slide_y)
@@ -179,7 +184,7 @@ class Mechanics:
         return torch.where(free, new, fixed)
 
     def _fight(self, st: SimState, alive: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
-               dist: torch.Tensor, key: torch.Tensor
+               dist: torch.Tensor, noise: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Weapons: cooldowns, hits with splash, shields before health, armour per hit (min 0.5)."""
         r = self.r
@@ -215,8 +220,7 @@ class Mechanics:
         since = torch.where(hitmask.any(1), 0.0, st.since_damage + 1.0)
         period = r.cooldown.expand_as(cooldown)
         if self.jitter:
-            u = rng.uniform(key, st.ticks, cooldown.shape[1], _JITTER_SALT)
-            period = period + (u * 4).floor() - 1.0  # -1, 0, +1 or +2 game loops
+            period = period + (noise * 4).floor() - 1.0  # -1, 0, +1 or +2 game loops
         return health, shield, torch.where(fire, period, cooldown), since
 
     def _line_splash(self, pos: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:

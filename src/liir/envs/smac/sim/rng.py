@@ -30,7 +30,6 @@ def env_keys(seed: int, batch_size: int, device: torch.device) -> torch.Tensor:
 
 def uniform(key: torch.Tensor, counter: torch.Tensor, lanes: int, salt: int) -> torch.Tensor:
     """(B, lanes) floats in [0, 1) for copies with ``key`` (B,) at ``counter`` (B,)."""
-    lane = torch.arange(lanes, dtype=torch.int64, device=key.device)
-    h = mix32(key.unsqueeze(1) ^ mix32(counter.unsqueeze(1) * 0x2545F491 + salt))
-    h = mix32(h ^ mix32(lane + 0x68E31DA4))
+    lane = torch.arange(lanes, dtype=torch.int64, device=key.device) * 0x68E31DA4
+    h = mix32((key ^ mix32(counter * 0x2545F491 + salt)).unsqueeze(1) + lane)
     return h.to(torch.float64).div(2.0**32).to(torch.float32)
