@@ -1,0 +1,21 @@
+"""Slow learning checks (`pytest -m slow`): the default recipes learn the pursuit game in minutes on a CPU."""
+
+import csv
+
+import pytest
+
+from tests.test_entrypoints import run_module
+
+# A uniformly random policy earns 0 in expectation: both-good and both-bad joint moves are equally likely.
+RANDOM_POLICY_RETURN = 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["iac", "central_v"])
+def test_pursuit_greedy_return_clearly_above_random(tmp_path, algo):
+    result = run_module("liir.train", tmp_path, f"hydra.run.dir={tmp_path / 'run'}", "env=pursuit1d", f"algo={algo}",
+                        "logger=csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        tests = [float(r["test_return_mean"]) for r in csv.DictReader(f) if r["test_return_mean"]]
+    assert tests[-1] > RANDOM_POLICY_RETURN + 0.03, tests
