@@ -17,3 +17,12 @@ def pursuit_env():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def ac_hparams() -> dict:
+    """Small actor-critic hyper-parameters for fast learner tests."""
+    return dict(lr=5e-4, critic_lr=5e-4, optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.99,
+                td_lambda=0.8, target_update_interval=4, critic_train_mode="seq", epsilon_start=0.5,
+                epsilon_finish=0.01, epsilon_anneal_time=100, mask_before_softmax=True, rnn_hidden_dim=8,
+                critic_hidden_dim=16, obs_agent_id=True, obs_last_action=True)

@@ -144,6 +144,11 @@ class EnvStepCheckpoint(Callback):
         if self.last_path is None or self.last_save_t != pl_module.t_env:
             self.save(trainer, pl_module.t_env)
 
+    def on_exception(self, trainer, pl_module: MARLModule, exception: BaseException) -> None:
+        """Ctrl-C keeps the work done so far: the state after the last completed update is saved."""
+        if isinstance(exception, KeyboardInterrupt) and self.last_save_t != pl_module.t_env:
+            self.save(trainer, pl_module.t_env)
+
     def state_dict(self) -> dict[str, Any]:
         return {"last_save_t": self.last_save_t}
 

@@ -7,11 +7,6 @@ from liir.algos.base import NonFiniteLossError
 from liir.callbacks import StopAtTMax
 from liir.data.datamodule import OnPolicyDataModule
 
-HPARAMS = dict(lr=5e-4, critic_lr=5e-4, optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.99,
-               td_lambda=0.8, target_update_interval=4, critic_train_mode="seq", epsilon_start=0.5,
-               epsilon_finish=0.01, epsilon_anneal_time=100, mask_before_softmax=True, rnn_hidden_dim=8,
-               critic_hidden_dim=16, obs_agent_id=True, obs_last_action=True)
-
 
 def fit_one_rollout(module, env):
     trainer = pl.Trainer(max_epochs=-1, logger=False, callbacks=[StopAtTMax(1)], enable_checkpointing=False,
@@ -21,9 +16,9 @@ def fit_one_rollout(module, env):
 
 
 @pytest.mark.parametrize("mode, critic_steps", [("seq", 6), ("batch", 1)])
-def test_one_update_counts_critic_steps_and_fires_target_updates(pursuit_env, mode, critic_steps):
+def test_one_update_counts_critic_steps_and_fires_target_updates(pursuit_env, ac_hparams, mode, critic_steps):
     env = pursuit_env(batch_size=2, episode_limit=6)
-    module = CentralV(env.info, **{**HPARAMS, "critic_train_mode": mode})
+    module = CentralV(env.info, **{**ac_hparams, "critic_train_mode": mode})
     before = {k: v.clone() for k, v in module.state_dict().items()}
     fit_one_rollout(module, env)
     assert module.t_env == 12 and module.critic_training_steps == critic_steps
@@ -32,16 +27,16 @@ def test_one_update_counts_critic_steps_and_fires_target_updates(pursuit_env, mo
     assert changed == ({"controller", "critic", "target_critic"} if mode == "seq" else {"controller", "critic"})
 
 
-def test_iac_critic_gives_one_value_per_agent(pursuit_env):
+def test_iac_critic_gives_one_value_per_agent(pursuit_env, ac_hparams):
     env = pursuit_env(batch_size=2, episode_limit=6)
-    module = fit_one_rollout(IndependentActorCritic(env.info, **HPARAMS), env)
+    module = fit_one_rollout(IndependentActorCritic(env.info, **ac_hparams), env)
     batch = module.last_rollout.batch
     assert module.critic(module.critic_inputs(batch)).shape == (2, 7, 2, 1)
     assert module.last_metrics["epsilon"] == pytest.approx(0.5)
 
 
-def test_non_finite_loss_stops_with_a_clear_error(pursuit_env):
-    module = CentralV(pursuit_env().info, **HPARAMS)
+def test_non_finite_loss_stops_with_a_clear_error(pursuit_env, ac_hparams):
+    module = CentralV(pursuit_env().info, **ac_hparams)
     params = list(module.critic.parameters())
     optimizer = torch.optim.SGD(params, lr=0.1)
     with pytest.raises(NonFiniteLossError, match="critic loss is nan at t_env=0"):
