@@ -46,7 +46,9 @@ class SmacSim(BatchedEnv):
         self.scorer = Scorer(self.roster, self.cfg, self.map.limit, self.map.map_type == "MMM")
         self.keys = rng.env_keys(seed, batch_size, self.device)
         self.moves = _MOVES.to(self.device) * float(self.cfg.move_amount)
-        self._advance = torch.compile(self._run_loops, dynamic=False) if compile else self._run_loops
+        # the hot path: one env step and the features (torch.compile fuses them; minutes of compile time)
+        self._transition = torch.compile(self._transition_impl, dynamic=False) if compile else self._transition_impl
+        self._features = torch.compile(self._features_impl, dynamic=False) if compile else self._features_impl
         self.state = SimState.spawn(self.roster, batch_size, lay.n_actions, self.device)
         self.state.done.fill_(True)
         self.avail = self.features.avail(self.state)
@@ -100,40 +102,39 @@ class SmacSim(BatchedEnv):
     def observe(self) -> EnvOutput:
         """Features of the current state with zero reward and flags (after reset or an edit of ``state``)."""
         zeros = torch.zeros_like(self.state.done)
-        dead = self._dead_counts()
-        return self._output(torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros, *dead)
-
-    def _dead_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
-        dead = self.state.health <= 0
-        n = self.roster.n_agents
-        return dead[:, :n].sum(1), dead[:, n:].sum(1)
+        return self._output(torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros)
 
     # -- stepping -------------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> EnvOutput:
         old = self.state
-        active = ~old.done
         actions = actions.to(self.device, torch.long)
         heuristic_target = old.heuristic_target
         if self.cfg.heuristic_ai:
             actions, heuristic_target = heuristic_actions(old, self.roster, self.avail, self.cfg.heuristic_rest)
         else:
-            check_actions_available(actions, self.avail, active)
+            check_actions_available(actions, self.avail, ~old.done)
         self.last_actions = actions
-        st = self._advance(self._issue(old, actions))
+        self.state, out, terminated = self._transition(old, actions, heuristic_target)
+        self.last_outcome = out
+        return self._output(out.reward, terminated, out.timeout, out.won)
+
+    def _transition_impl(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
+                         ) -> tuple[SimState, Outcome, torch.Tensor]:
+        """One env step of every running copy: (new state, outcome masked to running copies, terminated)."""
+        active = ~old.done
+        st = self._run_loops(self._issue(old, actions))
         st.steps = old.steps + 1
         st.last_action = torch.nn.functional.one_hot(actions, self.layout.n_actions).float()
         st.heuristic_target = heuristic_target
         out = self.scorer(old.health, old.shield, st.health, st.shield, st.steps)
-        ended = out.battle_over | out.timeout
-        st.done = ended
-        self.state = old.blend(active, st)
-        self.last_outcome = out
-        timeout = out.timeout & active
-        terminated = (out.battle_over | (timeout & ~torch.tensor(self.cfg.continuing_episode))) & active
-        return self._output(out.reward * active, terminated, timeout, out.won & active, *self._dead_counts())
+        st.done = out.battle_over | out.timeout
+        masked = Outcome(*(getattr(out, f) & active if f != "reward" else out.reward * active
+                           for f in ("reward", "won", "lost", "draw", "timeout")))
+        terminated = masked.battle_over | (masked.timeout & (not self.cfg.continuing_episode))
+        return old.blend(active, st), masked, terminated
 
     def _run_loops(self, st: SimState) -> SimState:
-        """``step_mul`` game loops (the hot path; optionally compiled)."""
+        """``step_mul`` game loops."""
         u = st.pos.shape[1]
         noise = rng.uniform(self.keys, st.ticks, self.cfg.step_mul * u, _JITTER_SALT).view(-1, self.cfg.step_mul, u)
         for i in range(self.cfg.step_mul):
@@ -161,10 +162,16 @@ class SmacSim(BatchedEnv):
         out.goal = torch.cat([torch.where(alive.unsqueeze(-1), goal, st.goal[:, :n]), st.goal[:, n:]], 1)
         return out
 
-    def _output(self, reward: torch.Tensor, terminated: torch.Tensor, limit: torch.Tensor, won: torch.Tensor,
-                dead_allies: torch.Tensor, dead_enemies: torch.Tensor) -> EnvOutput:
-        self.avail = self.features.avail(self.state)
-        obs = self.features.obs(self.state, self.avail)
-        return EnvOutput(obs=obs, state=self.features.state(self.state, obs), avail_actions=self.avail,
-                         reward=reward, terminated=terminated, episode_limit=limit, battle_won=won,
-                         dead_allies=dead_allies, dead_enemies=dead_enemies)
+    def _features_impl(self, st: SimState) -> tuple[torch.Tensor, ...]:
+        """(avail, obs, state, dead allies, dead enemies) of a state."""
+        avail = self.features.avail(st)
+        obs = self.features.obs(st, avail)
+        dead = st.health <= 0
+        n = self.roster.n_agents
+        return avail, obs, self.features.state(st, obs), dead[:, :n].sum(1), dead[:, n:].sum(1)
+
+    def _output(self, reward: torch.Tensor, terminated: torch.Tensor, limit: torch.Tensor, won: torch.Tensor
+                ) -> EnvOutput:
+        self.avail, obs, state, dead_allies, dead_enemies = self._features(self.state)
+        return EnvOutput(obs=obs, state=state, avail_actions=self.avail, reward=reward, terminated=terminated,
+                         episode_limit=limit, battle_won=won, dead_allies=dead_allies, dead_enemies=dead_enemies)

@@ -39,6 +39,7 @@ class Features:
         others = [[j for j in range(n) if j != i] for i in range(n)]
         self.others = torch.tensor(others, dtype=torch.long, device=dev).view(n, max(n - 1, 0))
         self.medivac = roster.ally_medivac  # (N,)
+        self.has_medivac = bool(roster.ally_medivac.any())
         self.healable = ~roster.ally_medivac  # allies a medivac may target
 
     def _cells(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,7 +59,7 @@ class Features:
         can_move = inside & (self.pathable[flat] > 0)
         d_en = torch.cdist(pos, st.pos[:, n:])  # (B, N, M)
         attack = (st.health[:, None, n:] > 0) & (d_en <= SHOOT_RANGE)
-        if bool(self.medivac.any()):
+        if self.has_medivac:
             d_al = torch.cdist(pos, pos)
             heal = (alive & self.healable).unsqueeze(1) & (d_al <= SHOOT_RANGE)  # (B, N, N) [i, j]
             k = min(n, e)
