@@ -19,10 +19,10 @@ SHORT_RUN = ["env=pursuit1d", "t_max=320", "batch_size_run=4", "test_interval=16
              "log_interval=160", "save_model_interval=160"]
 
 
-def run_module(module: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def run_module(module: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=timeout)
 
 
 def train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ RANDOM_POLICY_RETURN = 0.0
 @pytest.mark.parametrize("algo", ["iac", "central_v"])
 def test_pursuit_greedy_return_clearly_above_random(tmp_path, algo):
     result = run_module("liir.train", tmp_path, f"hydra.run.dir={tmp_path / 'run'}", "env=pursuit1d", f"algo={algo}",
-                        "logger=csv")
+                        "logger=csv", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "run" / "metrics.csv") as f:
         tests = [float(r["test_return_mean"]) for r in csv.DictReader(f) if r["test_return_mean"]]
