@@ -106,3 +106,13 @@ def test_enemies_attack_move_to_the_agents_and_fight_back() -> None:
             break
     assert bool(out.terminated[0]) and not bool(out.battle_won[0])  # the stopped marine was killed
     assert env.state.health[0, 3].item() == pytest.approx(45)
+
+
+def test_zerglings_path_around_the_cliff_to_the_colossi() -> None:
+    # 2c_vs_64zg: the colossi stand on high ground; the straight way up from the zerglings is a cliff
+    env, _ = arena("2c_vs_64zg", {0: (16.0, 16.5), 2: (16.0, 9.0)}, passive_enemies=False)
+    for _ in range(40):
+        act(env, 1, 0)
+    assert env.state.health[0, 0].item() + env.state.shield[0, 0].item() < 350  # the zergling got there
+    zergling = env.state.pos[0, 2]
+    assert zergling[1].item() > 13.5  # on the high ground, not stuck below the cliff edge (y 12..13)

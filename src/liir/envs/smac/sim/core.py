@@ -8,6 +8,8 @@ game loops of ``Mechanics``, then scores the step and builds SMAC's features. Pr
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from liir.envs.base import BatchedEnv, EnvInfo, EnvOutput, check_actions_available
@@ -17,6 +19,7 @@ from liir.envs.smac.sim.config import N_ACTIONS_NO_ATTACK, Layout, SmacConfig
 from liir.envs.smac.sim.features import Features
 from liir.envs.smac.sim.heuristic import heuristic_actions
 from liir.envs.smac.sim.mechanics import Mechanics
+from liir.envs.smac.sim.pathing import FlowField
 from liir.envs.smac.sim.reward import Outcome, Scorer
 from liir.envs.smac.sim.roster import Roster
 from liir.envs.smac.sim.state import Order, SimState
@@ -39,7 +42,8 @@ class SmacSim(BatchedEnv):
         ter = terrain(self.map.terrain)
         pathable = torch.from_numpy(ter.pathable).to(self.device)
         self.roster = Roster.build(self.map, ter, self.device)
-        self.mechanics = Mechanics(self.roster, pathable, ter.box, self.map.order.kind == "hunt",
+        flow = None if ter.box is not None else FlowField(self.map.terrain, self.device)
+        self.mechanics = Mechanics(self.roster, pathable, ter.box, flow, self.map.order.kind == "hunt",
                                    self.cfg.cooldown_jitter)
         self.features = Features(self.roster, lay, self.cfg, self.map.limit, pathable,
                                  torch.from_numpy(ter.height).to(self.device))
@@ -49,8 +53,8 @@ class SmacSim(BatchedEnv):
         # the hot path: one env step and the features (torch.compile fuses them; minutes of compile time)
         self._transition = torch.compile(self._transition_impl, dynamic=False) if compile else self._transition_impl
         self._features = torch.compile(self._features_impl, dynamic=False) if compile else self._features_impl
-        self.state = SimState.spawn(self.roster, batch_size, lay.n_actions, self.device)
-        self.state.done.fill_(True)
+        self._template = self._spawn_template(batch_size)
+        self.state = dataclasses.replace(self._template, done=torch.ones_like(self._template.done))
         self.avail = self.features.avail(self.state)
         self.last_outcome: Outcome | None = None
         self.info = EnvInfo(
@@ -76,26 +80,25 @@ class SmacSim(BatchedEnv):
         return self.state.done
 
     # -- episode start ---------------------------------------------------------------------------------
-    def _fresh(self) -> SimState:
-        """Copies at spawn with the map script's enemy order issued."""
-        st = SimState.spawn(self.roster, self.info.batch_size, self.layout.n_actions, self.device)
-        n, order = self.roster.n_agents, self.map.order
+    def _spawn_template(self, batch_size: int) -> SimState:
+        """Copies at spawn with the map script's enemy order issued (built once, never mutated)."""
+        st = SimState.spawn(self.roster, batch_size, self.layout.n_actions, self.device)
         enemy = ~self.roster.is_ally
         st.order = torch.where(enemy, Order.ATTACK_MOVE, Order.IDLE).expand_as(st.order).clone()
-        if order.kind in ("attack_move", "attack_move_between"):
-            a = torch.tensor(order.point, device=self.device)
-            goal = a.expand(st.pos.shape[0], 2)
-            if order.kind == "attack_move_between":
-                u = rng.uniform(self.keys, self.state.episode, 1, _GOAL_SALT)
-                goal = a + u * (torch.tensor(order.point2, device=self.device) - a)
-            st.goal[:, n:] = goal.unsqueeze(1)
+        if self.map.order.kind == "attack_move":
+            st.goal[:, self.roster.n_agents:] = torch.tensor(self.map.order.point, device=self.device)
         return st
 
     def reset(self, mask: torch.Tensor | None = None) -> EnvOutput:
         mask = torch.ones_like(self.state.done) if mask is None else mask.to(self.device, torch.bool)
-        fresh = self._fresh()
-        fresh.episode = self.state.episode + 1
-        fresh.ticks = self.state.ticks
+        fresh = dataclasses.replace(self._template, episode=self.state.episode + 1, ticks=self.state.ticks)
+        order = self.map.order
+        if order.kind == "attack_move_between":  # a random point on the segment, per episode
+            a, b = (torch.tensor(p, device=self.device) for p in (order.point, order.point2))
+            u = rng.uniform(self.keys, self.state.episode, 1, _GOAL_SALT)
+            goal = fresh.goal.clone()
+            goal[:, self.roster.n_agents:] = (a + u * (b - a)).unsqueeze(1)
+            fresh.goal = goal
         self.state = self.state.blend(mask, fresh)
         return self.observe()
 

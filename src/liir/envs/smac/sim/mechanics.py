@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from liir.envs.smac.sim.pathing import FlowField
 from liir.envs.smac.sim.roster import Roster
 from liir.envs.smac.sim.state import Order, SimState
 from liir.envs.smac.terrain import MAP_SIZE
@@ -25,9 +26,10 @@ _FOLLOW_GAP = 1.0  # an idle enemy medivac keeps this edge distance to the teamm
 class Mechanics:
     """The game-loop rules of one map, with its static unit tables and pathing grid on one device."""
 
-    def __init__(self, roster: Roster, pathable: torch.Tensor, box: tuple[int, int, int, int] | None, hunt: bool,
-                 jitter: bool) -> None:
+    def __init__(self, roster: Roster, pathable: torch.Tensor, box: tuple[int, int, int, int] | None,
+                 flow: FlowField | None, hunt: bool, jitter: bool) -> None:
         self.r = roster
+        self.flow = flow  # path planning around walls, for maps whose pathable area is not a rectangle
         self.pathable = pathable.flatten()  # (32*32,) bool, index x*32 + y
         self.box = box  # a rectangular pathable area: terrain handling is a clamp
         self.hunt = hunt
@@ -147,10 +149,13 @@ class Mechanics:
         dest = torch.where(chase.unsqueeze(-1), self._gather_units(pos, tgt), goal)
         standoff = torch.where(chase, self.reach + r.radius + r.radius[tgt] - 1e-4, standoff)
         moving = alive & (chase | (order == Order.MOVE) | roaming)
-        vec = dest - pos
-        dd = vec.norm(dim=-1)
+        dd = (dest - pos).norm(dim=-1)
+        head = dest
+        if self.flow is not None:
+            head = torch.where(r.ignores_pathing.unsqueeze(-1), dest, self.flow.steer(pos, dest))
+        vec = head - pos
         step = torch.minimum(r.speed.expand_as(dd), (dd - standoff).clamp(min=0)) * moving
-        new_pos = pos + vec / dd.clamp(min=1e-6).unsqueeze(-1) * step.unsqueeze(-1)
+        new_pos = pos + vec / vec.norm(dim=-1).clamp(min=1e-6).unsqueeze(-1) * step.unsqueeze(-1)
         arrived = (order == Order.MOVE) & (dd <= r.speed)
         return new_pos, torch.where(arrived, Order.IDLE, order)
 
