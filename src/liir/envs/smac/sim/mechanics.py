@@ -38,7 +38,10 @@ class Mechanics:
         self.idx = torch.arange(u, device=pathable.device)
         self.hostile = roster.is_ally[:, None] != roster.is_ally[None, :]
         self.can_hit = roster.damage > 0
-        self.same_group = roster.collision_group[:, None] == roster.collision_group[None, :]
+        self.attackable = self.hostile & self.can_hit
+        self.rsum = roster.radius[:, None] + roster.radius[None, :]
+        self.colliding = (roster.collision_group[:, None] == roster.collision_group[None, :]) & (
+            self.idx[:, None] != self.idx[None, :])
         order_sign = torch.sign(self.idx[None, :] - self.idx[:, None]).float()
         # push direction for exactly coincident units: along x, by index order
         self.fallback = torch.stack([order_sign * 1e-3, torch.zeros_like(order_sign)], dim=-1)
@@ -69,8 +72,8 @@ class Mechanics:
         alive = st.health > 0
         pos = st.pos
         delta = pos.unsqueeze(1) - pos.unsqueeze(2)  # [b, i, j] = p_j - p_i
-        dist = delta.norm(dim=-1)
-        edge = dist - r.radius[:, None] - r.radius[None, :]
+        dist = torch.hypot(delta[..., 0], delta[..., 1])
+        edge = dist - self.rsum
         target, order = self._acquire(st, alive, dist, edge)
 
         # effective targets and whether they are within reach (edge to edge)
@@ -82,7 +85,7 @@ class Mechanics:
         in_reach = has_tgt & (tgt_edge <= self.reach)
 
         new_pos, order = self._move(st, order, alive, has_tgt, in_reach, tgt, dist)
-        new_pos = self._collide(new_pos, alive)
+        new_pos = self._collide(new_pos, alive, delta, dist)
         new_pos = self._terrain(pos, new_pos)
 
         health, shield, cooldown, since = self._fight(st, alive, has_tgt & in_reach, tgt, pos, dist, noise)
@@ -109,7 +112,7 @@ class Mechanics:
         engaged = ((order == Order.ATTACK) | (order == Order.ATTACK_MOVE)) & alive
         attacking_me = (target.unsqueeze(1) == self.idx.view(1, -1, 1)) & engaged.unsqueeze(1)  # [b, i, j]
         alive_j = alive.unsqueeze(1)
-        armed_cand = (self.hostile & self.can_hit) & alive_j & ((edge <= r.scan_range[:, None]) | attacking_me)
+        armed_cand = self.attackable & alive_j & ((edge <= r.scan_range[:, None]) | attacking_me)
         armed_score = dist + _UNARMED_PENALTY * (~r.armed).float()
         if self.has_healer:
             frac = st.health / r.health_max
@@ -159,17 +162,19 @@ class Mechanics:
         arrived = (order == Order.MOVE) & (dd <= r.speed)
         return new_pos, torch.where(arrived, Order.IDLE, order)
 
-    def _collide(self, pos: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
-        """Push overlapping living units of the same collision group half the overlap apart each."""
-        r = self.r
-        delta = pos.unsqueeze(1) - pos.unsqueeze(2)  # [b, i, j] = p_j - p_i
-        d = delta.norm(dim=-1)
-        coincident = (d < 1e-6).unsqueeze(-1)
-        delta = torch.where(coincident, self.fallback, delta)
-        d = delta.norm(dim=-1)
-        overlap = (r.radius[:, None] + r.radius[None, :] - d).clamp(min=0)
-        pair = self.same_group & (self.idx[:, None] != self.idx[None, :]) & alive.unsqueeze(1) & alive.unsqueeze(2)
-        push = (0.5 * overlap * pair / d.clamp(min=1e-6)).unsqueeze(-1) * delta
+    def _collide(self, pos: torch.Tensor, alive: torch.Tensor, delta: torch.Tensor, dist: torch.Tensor
+                 ) -> torch.Tensor:
+        """Push overlapping living units of the same collision group half the overlap apart each.
+
+        Overlaps are measured at the start of the loop (``delta``, ``dist``), so the push lags the move by
+        one game loop; that saves a second pairwise distance computation per loop.
+        """
+        coincident = dist < 1e-6
+        delta = torch.where(coincident.unsqueeze(-1), self.fallback, delta)
+        d = torch.where(coincident, 1e-3, dist)
+        overlap = (self.rsum - d).clamp(min=0)
+        pair = self.colliding & alive.unsqueeze(1) & alive.unsqueeze(2)
+        push = (0.5 * overlap * pair / d).unsqueeze(-1) * delta
         return pos - push.sum(2)
 
     def _terrain(self, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
