@@ -54,7 +54,7 @@ class StarCraft2Env:
             out = self._sim.step(acts)
         except UnavailableActionError as err:
             raise AssertionError(f"Agent action not available: {err}") from err
-        if self._sim.cfg.heuristic_ai and isinstance(actions, MutableSequence):
+        if self._sim.cfg.heuristic_ai and isinstance(actions, MutableSequence | np.ndarray):
             actions[:] = self._sim.last_actions[0].tolist()  # SMAC overwrites the list with the actions taken
         self._take(out)
         self._episode_steps += 1
