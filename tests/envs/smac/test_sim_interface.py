@@ -163,14 +163,15 @@ def test_single_face_types_and_env_info() -> None:
         env.get_stats()
 
 
-def test_heuristic_ai_plays_and_reports_actions() -> None:
-    env = StarCraft2Env(map_name="3m", heuristic_ai=True, heuristic_rest=True)
+@pytest.mark.parametrize("map_name", ["3m", "5m_vs_6m", "MMM2"])
+def test_heuristic_ai_plays_and_reports_actions(map_name: str) -> None:
+    env = StarCraft2Env(map_name=map_name, heuristic_ai=True, heuristic_rest=True)
     env.reset()
-    actions = [1, 1, 1]
+    actions = [1] * env.n_agents
     env.step(actions)
-    assert all(a in (2, 3, 4, 5) for a in actions)  # enemies out of range: move toward the target (rest)
-    for _ in range(60):
-        actions = [0, 0, 0]
+    assert all(a in (0, 2, 3, 4, 5) for a in actions)  # enemies out of range: move toward the target (rest)
+    for _ in range(env.episode_limit):
+        actions = [0] * env.n_agents
         _, terminated, _ = env.step(actions)
         if terminated:
             break

@@ -29,10 +29,11 @@ def heuristic_actions(st: SimState, r: Roster, avail: torch.Tensor, rest: bool
     nearest_a = torch.where(damaged.unsqueeze(1), torch.cdist(pos, pos), _INF).argmin(-1)
 
     t = st.heuristic_target
-    tc = t.clamp(min=0)
+    tc = t.clamp(min=0)  # an enemy index, or an ally index for medivacs
+    ta = tc.clamp(max=n - 1)
     enemy_gone = ~alive[:, n:].gather(1, tc)
-    ally_h = st.health[:, :n].gather(1, tc)
-    ally_gone = (ally_h <= 0) | (ally_h == r.health_max[:n][tc])
+    ally_h = st.health[:, :n].gather(1, ta)
+    ally_gone = (ally_h <= 0) | (ally_h == r.health_max[:n][ta])
     need = (t < 0) | torch.where(medivac, ally_gone, enemy_gone)
     fresh = torch.where(medivac, torch.where(damaged.any(1, keepdim=True), nearest_a, -1),
                         torch.where(e_ok.any(-1), nearest_e, -1))
@@ -41,7 +42,7 @@ def heuristic_actions(st: SimState, r: Roster, avail: torch.Tensor, rest: bool
     if rest:
         tc = t.clamp(min=0)
         tpos_e = st.pos[:, n:].gather(1, tc.unsqueeze(-1).expand(-1, -1, 2))
-        tpos_a = pos.gather(1, tc.unsqueeze(-1).expand(-1, -1, 2))
+        tpos_a = pos.gather(1, tc.clamp(max=n - 1).unsqueeze(-1).expand(-1, -1, 2))
         d = torch.where(medivac.unsqueeze(-1), tpos_a, tpos_e) - pos
         move = torch.where(d[..., 0].abs() > d[..., 1].abs(),
                            torch.where(d[..., 0] > 0, _EAST, _WEST), torch.where(d[..., 1] > 0, _NORTH, _SOUTH))
