@@ -116,3 +116,24 @@ def test_zerglings_path_around_the_cliff_to_the_colossi() -> None:
     assert env.state.health[0, 0].item() + env.state.shield[0, 0].item() < 350  # the zergling got there
     zergling = env.state.pos[0, 2]
     assert zergling[1].item() > 13.5  # on the high ground, not stuck below the cliff edge (y 12..13)
+
+
+def test_single_target_damage_matches_the_general_rule() -> None:
+    import torch
+
+    from liir.envs.smac.sim import SmacSim
+    env = SmacSim(batch_size=256, device="cpu", seed=0, map_name="3s5z_vs_3s6z")
+    env.reset()
+    gen = torch.Generator().manual_seed(0)
+    st = env.state
+    u = st.health.shape[1]
+    st.shield = torch.rand(st.shield.shape, generator=gen) * env.roster.shield_max
+    st.health = torch.rand(st.health.shape, generator=gen) * env.roster.health_max * (torch.rand(256, u) > 0.1)
+    tgt = torch.randint(0, u, (256, u), generator=gen)
+    fire = torch.rand(256, u, generator=gen) > 0.3
+    alive = st.health > 0
+    m = env.mechanics
+    fast = m.single_target_damage(st, alive, fire, tgt)
+    general = m.splash_damage(st, alive, fire, tgt, st.pos, torch.zeros(256, u, u))
+    for a, b in zip(fast, general, strict=True):
+        torch.testing.assert_close(a, b)

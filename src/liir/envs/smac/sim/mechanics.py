@@ -40,11 +40,11 @@ class Mechanics:
         self.can_hit = roster.damage > 0
         self.attackable = self.hostile & self.can_hit
         self.rsum = roster.radius[:, None] + roster.radius[None, :]
+        self.lower = self.idx[None, :] < self.idx[:, None]  # [a, a'] = a' < a
         self.colliding = (roster.collision_group[:, None] == roster.collision_group[None, :]) & (
             self.idx[:, None] != self.idx[None, :])
         order_sign = torch.sign(self.idx[None, :] - self.idx[:, None]).float()
-        # push direction for exactly coincident units: along x, by index order
-        self.fallback = torch.stack([order_sign * 1e-3, torch.zeros_like(order_sign)], dim=-1)
+        self.nudge = torch.stack([order_sign * 1e-4, torch.zeros_like(order_sign)], dim=-1)
         self.max_hits = int(roster.hits.max())
         self.has_line = bool((roster.splash == Splash.LINE).any())
         self.has_suicide = bool((roster.splash == Splash.SUICIDE).any())
@@ -169,9 +169,8 @@ class Mechanics:
         Overlaps are measured at the start of the loop (``delta``, ``dist``), so the push lags the move by
         one game loop; that saves a second pairwise distance computation per loop.
         """
-        coincident = dist < 1e-6
-        delta = torch.where(coincident.unsqueeze(-1), self.fallback, delta)
-        d = torch.where(coincident, 1e-3, dist)
+        d = dist.clamp(min=1e-4)
+        delta = delta + self.nudge  # coincident units separate along x, by index order
         overlap = (self.rsum - d).clamp(min=0)
         pair = self.colliding & alive.unsqueeze(1) & alive.unsqueeze(2)
         push = (0.5 * overlap * pair / d).unsqueeze(-1) * delta
@@ -196,42 +195,74 @@ class Mechanics:
     def _fight(self, st: SimState, alive: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor, pos: torch.Tensor,
                dist: torch.Tensor, noise: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Weapons: cooldowns, hits with splash, shields before health, armour per hit (min 0.5)."""
+        """Weapons: cooldowns, hits (with splash), shields before health, armour per hit (min 0.5)."""
         r = self.r
         cooldown = (st.cooldown - 1.0).clamp(min=0)
         fire = ready & r.armed & ~r.healer & (cooldown <= 0)
+        if self.has_line or self.has_suicide:
+            hp_dmg, sh_dmg, hit = self.splash_damage(st, alive, fire, tgt, pos, dist)
+        else:
+            hp_dmg, sh_dmg, hit = self.single_target_damage(st, alive, fire, tgt)
+        health = st.health - hp_dmg
+        health = torch.where(fire & (r.splash == Splash.SUICIDE), 0.0, health)
+        shield = (st.shield - sh_dmg).clamp(min=0)
+        since = torch.where(hit, 0.0, st.since_damage + 1.0)
+        period = r.cooldown.expand_as(cooldown)
+        if self.jitter:
+            period = period + (noise * 4).floor() - 1.0  # -1, 0, +1 or +2 game loops
+        return health, shield, torch.where(fire, period, cooldown), since
+
+    @staticmethod
+    def _hits(per_hit: torch.Tensor, hits: torch.Tensor, on: torch.Tensor, shield: torch.Tensor,
+              before: torch.Tensor, armour: torch.Tensor, max_hits: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Health and shield damage of ``hits`` hits of ``per_hit`` each, on a shield of which ``before`` is
+        already taken this loop (all arguments broadcast together)."""
+        to_health = torch.zeros_like(per_hit)
+        to_shield = torch.zeros_like(per_hit)
+        for j in range(max_hits):
+            lands = on & (hits > j)
+            absorbed = torch.minimum((shield - before - j * per_hit).clamp(min=0), per_hit)
+            spill = per_hit - absorbed
+            to_health = to_health + torch.where(lands & (spill > 0), (spill - armour).clamp(min=0.5), 0.0)
+            to_shield = to_shield + absorbed * lands
+        return to_health, to_shield
+
+    def single_target_damage(self, st: SimState, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, U) health damage, shield damage, was-hit when every attacker hits only its target.
+
+        Several attackers on one victim are resolved in attacker index order (shields first)."""
+        r = self.r
+        per_hit = r.damage[self.idx, tgt]  # (B, U) per attacker
+        on = fire & alive.gather(1, tgt) & (per_hit > 0)
+        per_hit = per_hit * on
+        total = per_hit * r.hits
+        same_victim_before = (tgt.unsqueeze(2) == tgt.unsqueeze(1)) & self.lower  # [b, a, a'], a' < a
+        before = torch.bmm(same_victim_before.float(), total.unsqueeze(-1)).squeeze(-1)
+        to_health, to_shield = self._hits(per_hit, r.hits, on, st.shield.gather(1, tgt), before, r.armour[tgt],
+                                          self.max_hits)
+        zeros = torch.zeros_like(st.health)
+        return (zeros.scatter_add(1, tgt, to_health), zeros.scatter_add(1, tgt, to_shield),
+                zeros.scatter_add(1, tgt, on.float()) > 0)
+
+    def splash_damage(self, st: SimState, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor,
+                      pos: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like ``single_target_damage``, with colossus beams and baneling bursts hitting several victims."""
+        r = self.r
         hitmask = torch.nn.functional.one_hot(tgt, tgt.shape[1]).bool()  # [b, attacker, victim]
-        victims = (self.can_hit & alive.unsqueeze(1))
         if self.has_line:
             hitmask = hitmask | self._line_splash(pos, tgt)
         if self.has_suicide:
             radial = dist <= (r.splash_radius[:, None] + r.radius[None, :])
             hitmask = hitmask | (radial & (r.splash == Splash.SUICIDE)[None, :, None])
-        hitmask = hitmask & victims & fire.unsqueeze(-1)
+        hitmask = hitmask & self.can_hit & alive.unsqueeze(1) & fire.unsqueeze(-1)
         per_hit = r.damage * hitmask
         hits = r.hits.view(1, -1, 1)
         total = per_hit * hits
         before = total.cumsum(1) - total  # shield already taken by lower-indexed attackers this loop
-        shield0 = st.shield.unsqueeze(1)
-        armour = r.armour.view(1, 1, -1)
-        hp_dmg = torch.zeros_like(st.health)
-        sh_dmg = torch.zeros_like(st.health)
-        for j in range(self.max_hits):
-            on = hitmask & (hits > j)
-            remaining = (shield0 - before - j * per_hit).clamp(min=0)
-            absorbed = torch.minimum(remaining, per_hit)
-            spill = per_hit - absorbed
-            to_hp = torch.where(spill > 0, (spill - armour).clamp(min=0.5), 0.0)
-            hp_dmg = hp_dmg + (to_hp * on).sum(1)
-            sh_dmg = sh_dmg + (absorbed * on).sum(1)
-        health = st.health - hp_dmg
-        health = torch.where(fire & (r.splash == Splash.SUICIDE), 0.0, health)
-        shield = (st.shield - sh_dmg).clamp(min=0)
-        since = torch.where(hitmask.any(1), 0.0, st.since_damage + 1.0)
-        period = r.cooldown.expand_as(cooldown)
-        if self.jitter:
-            period = period + (noise * 4).floor() - 1.0  # -1, 0, +1 or +2 game loops
-        return health, shield, torch.where(fire, period, cooldown), since
+        to_health, to_shield = self._hits(per_hit, hits, hitmask, st.shield.unsqueeze(1), before,
+                                          r.armour.view(1, 1, -1), self.max_hits)
+        return to_health.sum(1), to_shield.sum(1), hitmask.any(1)
 
     def _line_splash(self, pos: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """[b, attacker, victim]: victim touches the colossus beam across the line of fire at the target."""
