@@ -41,6 +41,9 @@ class Mechanics:
         self.attackable = self.hostile & self.can_hit
         self.rsum = roster.radius[:, None] + roster.radius[None, :]
         self.lower = self.idx[None, :] < self.idx[:, None]  # [a, a'] = a' < a
+        self.unarmed_penalty = _UNARMED_PENALTY * (~roster.armed).float()
+        self.heal_pairs = (~self.hostile & (self.idx[:, None] != self.idx[None, :]) & roster.heal_target_ok[None, :]
+                           & ~roster.healer[None, :])  # [healer, patient] candidates, before range and damage
         self.colliding = (roster.collision_group[:, None] == roster.collision_group[None, :]) & (
             self.idx[:, None] != self.idx[None, :])
         order_sign = torch.sign(self.idx[None, :] - self.idx[:, None]).float()
@@ -106,27 +109,31 @@ class Mechanics:
 
     def _acquire(self, st: SimState, alive: torch.Tensor, dist: torch.Tensor, edge: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Built-in AI target acquisition for attack-moving units: keep, retaliate, or pick the nearest."""
+        """Built-in AI target acquisition for the attack-moving enemies: keep, retaliate, or pick the nearest.
+
+        Only enemy rows are computed: armed enemies choose among the agents, enemy healers among their own side.
+        """
         r = self.r
+        n = r.n_agents
         order, target = st.order, st.target
-        engaged = ((order == Order.ATTACK) | (order == Order.ATTACK_MOVE)) & alive
-        attacking_me = (target.unsqueeze(1) == self.idx.view(1, -1, 1)) & engaged.unsqueeze(1)  # [b, i, j]
-        alive_j = alive.unsqueeze(1)
-        armed_cand = self.attackable & alive_j & ((edge <= r.scan_range[:, None]) | attacking_me)
-        armed_score = dist + _UNARMED_PENALTY * (~r.armed).float()
+        engaged = (order[:, :n] == Order.ATTACK) & alive[:, :n]  # agents attacking ...
+        attacking_me = (target[:, :n].unsqueeze(1) == self.idx[n:].view(1, -1, 1)) & engaged.unsqueeze(1)  # ... enemy e
+        in_scan = edge[:, n:, :n] <= r.scan_range[n:, None]
+        cand = self.attackable[n:, :n] & alive[:, None, :n] & (in_scan | attacking_me)
+        score = dist[:, n:, :n] + self.unarmed_penalty[:n]
         if self.has_healer:
-            frac = st.health / r.health_max
-            heal_cand = (~self.hostile & (self.idx[:, None] != self.idx[None, :]) & r.heal_target_ok[None, :]
-                         & ~r.healer[None, :] & (edge <= r.scan_range[:, None])) & alive_j & (frac < 1).unsqueeze(1)
-            cand = torch.where(r.healer[:, None], heal_cand, armed_cand)
-            score = torch.where(r.healer[:, None], frac.unsqueeze(1), armed_score)
-        else:
-            cand, score = armed_cand, armed_score
-        keep = (target >= 0) & cand.gather(2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            frac = st.health[:, n:] / r.health_max[n:]
+            heal_cand = (self.heal_pairs[n:, n:] & (edge[:, n:, n:] <= r.scan_range[n:, None])
+                         & (alive[:, n:] & (frac < 1)).unsqueeze(1))
+            healer = r.healer[n:, None]
+            cand = torch.cat([cand & ~healer, heal_cand & healer], -1)  # columns: all units
+            score = torch.cat([score, frac.unsqueeze(1).expand_as(heal_cand)], -1)
+        t = target[:, n:]
+        keep = (t >= 0) & cand.gather(2, t.clamp(0, cand.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
         new = torch.where(cand, score, _INF).argmin(-1)
-        picked = torch.where(keep, target, torch.where(cand.any(-1), new, -1))
-        am = (order == Order.ATTACK_MOVE) & alive
-        return torch.where(am, picked, target), order
+        picked = torch.where(keep, t, torch.where(cand.any(-1), new, -1))
+        am = (order[:, n:] == Order.ATTACK_MOVE) & alive[:, n:]
+        return torch.cat([target[:, :n], torch.where(am, picked, t)], 1), order
 
     def _move(self, st: SimState, order: torch.Tensor, alive: torch.Tensor, has_tgt: torch.Tensor,
               in_reach: torch.Tensor, tgt: torch.Tensor, dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
