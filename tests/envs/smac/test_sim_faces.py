@@ -78,3 +78,18 @@ def test_copy_stream_does_not_depend_on_batch_size() -> None:
         assert torch.equal(out_s.state[0], out_l.state[0])
         if bool(out_s.ended[0] | out_l.ended.any()):
             break
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager() -> None:
+    eager = SmacSim(batch_size=8, device="cpu", seed=4, map_name="MMM")
+    compiled = SmacSim(batch_size=8, device="cpu", seed=4, map_name="MMM", compile=True)
+    out_e, out_c = eager.reset(), compiled.reset()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        acts = random_actions(out_e.avail_actions, gen)
+        out_e, out_c = eager.step(acts), compiled.step(acts)
+        torch.testing.assert_close(out_c.state, out_e.state, atol=1e-5, rtol=1e-5)
+        assert torch.equal(out_c.avail_actions, out_e.avail_actions)
+        if bool(out_e.ended.any()):
+            out_e, out_c = eager.reset(out_e.ended), compiled.reset(out_e.ended)

@@ -245,7 +245,7 @@ class Mechanics:
         per_hit = per_hit * on
         total = per_hit * r.hits
         same_victim_before = (tgt.unsqueeze(2) == tgt.unsqueeze(1)) & self.lower  # [b, a, a'], a' < a
-        before = torch.bmm(same_victim_before.float(), total.unsqueeze(-1)).squeeze(-1)
+        before = (same_victim_before * total.unsqueeze(1)).sum(-1)
         to_health, to_shield = self._hits(per_hit, r.hits, on, st.shield.gather(1, tgt), before, r.armour[tgt],
                                           self.max_hits)
         zeros = torch.zeros_like(st.health)
