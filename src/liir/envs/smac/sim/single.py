@@ -22,7 +22,7 @@ from liir.envs.smac.sim.core import SmacSim
 class StarCraft2Env:
     """One SMAC battle with SMAC's public interface (see the module docstring)."""
 
-    def __init__(self, map_name: str = "8m", seed: int | None = None, device: str | torch.device = "cpu",
+    def __init__(self, map_name: str = "8m", *, seed: int | None = None, device: str | torch.device = "cpu",
                  **kwargs: Any) -> None:
         self._seed = seed
         self._sim = SmacSim(batch_size=1, device=device, seed=0 if seed is None else seed, map_name=map_name,
