@@ -176,3 +176,16 @@ def test_heuristic_ai_plays_and_reports_actions(map_name: str) -> None:
         if terminated:
             break
     assert terminated
+
+
+def test_pathing_height_and_timestep_features() -> None:
+    env, _ = arena("3m", {0: (10.5, 9.5), 3: (20.0, 16.0)}, obs_pathing_grid=True, obs_terrain_height=True,
+                   obs_timestep_number=True)
+    act(env, 1, 0, 0)
+    obs = env.observe().obs[0, 0].tolist()
+    assert len(obs) == 30 + 17 + 2  # move feats grow by 8 + 9; the timestep adds SMAC's extra slot + value
+    # samples from cell (10, 9): N4 (10,13), S4 (10,5), E4 (14,9), W4 (6,9), NE (12,11), SW (8,7), SE (12,7), NW (8,11)
+    assert obs[4:12] == [1, 0, 1, 1, 1, 0, 0, 1]
+    band = 64 / 255
+    assert obs[12:21] == pytest.approx([band, 0, band, band, band, 0, 0, band, band])
+    assert obs[-2:] == pytest.approx([0, 1 / 60])  # the unwritten own-feats slot, then steps / limit
