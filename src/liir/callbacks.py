@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from liir.algos.base import MARLModule
 from liir.checkpointing import atomic_copy
-from liir.data.runner import EpisodeRunner, summarise
+from liir.data.runner import EpisodeRunner, Rollout, summarise
 
 
 def log_metrics(trainer: pl.Trainer, metrics: dict[str, float], t_env: int) -> None:
@@ -29,12 +29,20 @@ def log_metrics(trainer: pl.Trainer, metrics: dict[str, float], t_env: int) -> N
         logger.log_metrics(metrics, step=t_env)
 
 
-def run_test_episodes(runner: EpisodeRunner, module: MARLModule, n_episodes: int) -> list[dict]:
-    """Statistics of exactly ``n_episodes`` greedy episodes, played in whole batches of the runner's env."""
+def play_test_episodes(runner: EpisodeRunner, module: MARLModule, n_episodes: int) -> list[Rollout]:
+    """Exactly ``n_episodes`` greedy episodes, played in whole batches of the runner's env."""
     rounds = math.ceil(n_episodes / runner.env.info.batch_size)
-    stats = [runner.run(module.policy, test_mode=True).stats for _ in range(rounds)]
-    merged = {key: torch.cat([s[key] for s in stats])[:n_episodes] for key in stats[0]}
-    return [merged]
+    rollouts = [runner.run(module.policy, test_mode=True) for _ in range(rounds)]
+    keep = n_episodes - runner.env.info.batch_size * (rounds - 1)
+    last = rollouts[-1]
+    rollouts[-1] = Rollout(last.batch.index(slice(0, keep)), {k: v[:keep] for k, v in last.stats.items()})
+    return rollouts
+
+
+def run_test_episodes(runner: EpisodeRunner, module: MARLModule, n_episodes: int) -> list[dict]:
+    """Statistics of exactly ``n_episodes`` greedy episodes, merged into one dict."""
+    stats = [rollout.stats for rollout in play_test_episodes(runner, module, n_episodes)]
+    return [{key: torch.cat([s[key] for s in stats]) for key in stats[0]}]
 
 
 class StopAtTMax(Callback):

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from liir.algos.actor_critic import CRITIC_TRAIN_MODES
+from liir.algos.liir import ADVANTAGE_NORMALISATIONS, META_GRADS
+from liir.nn.mixers import HYPERNET_LAYERS
+
 POSITIVE_RUN_KEYS = ("t_max", "batch_size_run", "test_interval", "test_nepisode", "log_interval",
                      "save_model_interval")
-POSITIVE_ALGO_KEYS = ("lr", "critic_lr", "eta_lr", "batch_size", "buffer_size")
+POSITIVE_ALGO_KEYS = ("lr", "critic_lr", "eta_lr", "batch_size", "buffer_size", "target_update_interval")
+POSITIVE_REPLAY_KEYS = ("batch_size", "buffer_size")
 DEVICES = ("cpu", "cuda", "auto")
+ALGO_CHOICES = {
+    "critic_train_mode": CRITIC_TRAIN_MODES,
+    "meta_grad": META_GRADS,
+    "advantage_normalisation": ADVANTAGE_NORMALISATIONS,
+}
 
 
 class ConfigError(ValueError):
@@ -15,12 +25,21 @@ class ConfigError(ValueError):
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise ``ConfigError`` for the first non-positive size, interval or learning rate, or bad device."""
+    """Raise ``ConfigError`` for the first non-positive size, interval or learning rate, unknown choice or device."""
     for key in POSITIVE_RUN_KEYS:
         _require_positive(key, cfg[key])
     for key in POSITIVE_ALGO_KEYS:
         if key in cfg.algo:
             _require_positive(f"algo.{key}", cfg.algo[key])
+    for key, allowed in ALGO_CHOICES.items():
+        if key in cfg.algo and cfg.algo[key] not in allowed:
+            raise ConfigError(f"algo.{key}={cfg.algo[key]!r} is not allowed; use one of {', '.join(allowed)}")
+    if cfg.algo.get("datamodule") is not None:
+        _validate_replay(cfg.algo.datamodule, cfg.batch_size_run)
+    mixer = cfg.algo.get("mixer")
+    if mixer is not None and "hypernet_layers" in mixer and mixer.hypernet_layers not in HYPERNET_LAYERS:
+        raise ConfigError(f"algo.mixer.hypernet_layers={mixer.hypernet_layers!r} is not allowed; use one of "
+                          f"{', '.join(map(str, HYPERNET_LAYERS))}")
     if cfg.device not in DEVICES:
         raise ConfigError(f"device={cfg.device!r} is not allowed; use one of {', '.join(DEVICES)}")
 
@@ -28,3 +47,17 @@ def validate(cfg: DictConfig) -> None:
 def _require_positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"{name}={value!r} is not allowed: it must be a positive number")
+
+
+def _validate_replay(datamodule: DictConfig, batch_size_run: int) -> None:
+    """The buffer must hold a training batch and one round of collected episodes."""
+    for key in POSITIVE_REPLAY_KEYS:
+        if key in datamodule:
+            _require_positive(f"algo.datamodule.{key}", datamodule[key])
+    if "buffer_size" not in datamodule:
+        return
+    for name, needed in (("algo.datamodule.batch_size", datamodule.get("batch_size", 0)),
+                         ("batch_size_run", batch_size_run)):
+        if datamodule.buffer_size < needed:
+            raise ConfigError(f"algo.datamodule.buffer_size={datamodule.buffer_size} is not allowed: it must be at "
+                              f"least {name}={needed}")

@@ -1,7 +1,9 @@
 """`python -m liir.evaluate ckpt_path=<file.ckpt> [test_nepisode=N] [eval_path=...]`: greedy evaluation.
 
 The checkpoint carries its run's resolved config, so the environment and the networks are rebuilt
-exactly as trained; the metrics (pymarl's ``test_`` names) go to ``eval.json``.
+exactly as trained; the metrics (pymarl's ``test_`` names) go to ``eval.json``. For a LIIR checkpoint on
+an environment that labels actions (pursuit), it also writes ``intrinsic_rewards.png`` beside it and adds
+the intrinsic-reward separation metrics (the paper's Figure 2).
 """
 
 from __future__ import annotations
@@ -17,18 +19,22 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
 from liir.build import make_env, make_module, resolve_device, test_seed
-from liir.callbacks import run_test_episodes
+from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
 from liir.config import ConfigError
 from liir.data.runner import EpisodeRunner, summarise
+from liir.intrinsic_analysis import has_action_labels, intrinsic_reward_report
 
 log = logging.getLogger("liir")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
-def evaluate(ckpt_path: str, test_nepisode: int | None = None, device: str | None = None,
+def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None, device: str | None = None,
              seed: int | None = None) -> dict[str, Any]:
-    """Play greedy episodes with the checkpoint's policy; return the metrics and run facts."""
+    """Play greedy episodes with the checkpoint's policy; return the metrics and run facts.
+
+    Figures (LIIR's ``intrinsic_rewards.png``) go to ``output_dir``.
+    """
     checkpoint = read_checkpoint(ckpt_path)
     run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])
     n_episodes = test_nepisode or run_cfg.test_nepisode
@@ -42,11 +48,16 @@ def evaluate(ckpt_path: str, test_nepisode: int | None = None, device: str | Non
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     try:
-        stats = run_test_episodes(EpisodeRunner(env), module, n_episodes)
+        rollouts = play_test_episodes(EpisodeRunner(env), module, n_episodes)
     finally:
         env.close()
+    extra = {}
+    if hasattr(module, "intrinsic_rewards") and has_action_labels(rollouts):
+        title = f"{run_cfg.algo.name} ({run_cfg.algo.meta_grad}) on {run_cfg.env.name}, {n_episodes} games"
+        extra = intrinsic_reward_report(module, rollouts, output_dir / "intrinsic_rewards.png", title)
     return {
-        **summarise(stats, "test_"),
+        **summarise([rollout.stats for rollout in rollouts], "test_"),
+        **extra,
         "env": run_cfg.env.name,
         "algo": run_cfg.algo.name,
         "backend": env.info.metadata.get("backend", "native"),
@@ -58,12 +69,13 @@ def evaluate(ckpt_path: str, test_nepisode: int | None = None, device: str | Non
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = evaluate(cfg.ckpt_path, cfg.test_nepisode, cfg.device, cfg.seed)
+        result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed)
     except (ConfigError, CheckpointError) as exc:
         print(f"liir: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     log.info("wrote %s: test_return_mean=%.4g over %d episodes", path, result["test_return_mean"],
              result["test_n_episodes"])

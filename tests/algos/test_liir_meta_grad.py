@@ -11,7 +11,8 @@ from liir.algos.meta_grad import (
     proxy_advantages,
 )
 from liir.data.episode import EpisodeBatch
-from liir.nn.liir_critic import LIIRCritic, liir_critic_input_dim, liir_critic_inputs
+from liir.nn.critics import coma_critic_input_dim, coma_critic_inputs
+from liir.nn.liir_critic import LIIRCritic
 from liir.returns import lambda_returns
 
 B, T, N, A, OBS, S = 3, 4, 2, 3, 4, 5
@@ -41,8 +42,8 @@ def _setup(terminated: bool):
     batch = _batch(terminated)
     controller = MultiAgentController(OBS, N, A, 6, obs_agent_id=True, obs_last_action=True).double()
     policy = TakenLogProbs(controller, mask_before_softmax=False)
-    critic = LIIRCritic(liir_critic_input_dim(S, OBS, N, A), N, A, hidden_dim=4).double()
-    inputs = liir_critic_inputs(
+    critic = LIIRCritic(coma_critic_input_dim(S, OBS, N, A), N, A, hidden_dim=4).double()
+    inputs = coma_critic_inputs(
         batch.state, batch.obs, batch.actions_onehot.double(), batch.last_actions_onehot.double()
     )
     features = critic.features(inputs).detach()

@@ -45,6 +45,9 @@ def test_step_applies_actions_rewards_and_labels():
     out = env.step(torch.tensor([[LEFT, LEFT], [RIGHT, RIGHT], [RIGHT, LEFT]]))
     assert out.reward.tolist() == pytest.approx([0.01, -0.01, 0.0])
     assert out.extras["action_label"].tolist() == [[GOOD, GOOD], [BAD, BAD], [GOOD, BAD]]
+    # every action's label in the pre-step state: sums 2, 2, -4 against target 0 (LEFT good for the first two)
+    left_good, right_good = [[GOOD, NEUTRAL, BAD]] * 2, [[BAD, NEUTRAL, GOOD]] * 2
+    assert out.extras["action_labels_all"].tolist() == [left_good, left_good, right_good]
     assert env.values.tolist() == [[0, 0], [2, 2], [-3, -1]]
     # agent i observes (own, partner) / value_scale; the state adds the target
     assert torch.allclose(out.obs[0], torch.zeros(2, 2))

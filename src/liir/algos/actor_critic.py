@@ -9,9 +9,11 @@ G_t − V at the taken actions, with log π̃ exactly the behaviour distribution
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
+from torch import nn
 
 from liir.algos.base import MARLModule
 from liir.algos.controller import (
@@ -80,7 +82,7 @@ class ActorCritic(MARLModule):
         )
         schedule = LinearSchedule(epsilon_start, epsilon_finish, epsilon_anneal_time)
         self.policy = SoftmaxPolicy(self.controller, schedule, mask_before_softmax)
-        self.critic = MLPCritic(self.critic_input_dim(), critic_hidden_dim)
+        self.critic = self.build_critic()
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_training_steps = 0
         self.last_target_update_step = 0
@@ -93,63 +95,92 @@ class ActorCritic(MARLModule):
         """(B, T+1, V, in): inputs of the V value heads per slot (V = N agents or 1 for the team)."""
         raise NotImplementedError
 
+    def build_critic(self) -> nn.Module:
+        """The critic network; a state-value MLP unless a subclass needs more heads."""
+        return MLPCritic(self.critic_input_dim(), self.hparams.critic_hidden_dim)
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """What the critic optimiser trains."""
+        return list(self.critic.parameters())
+
     # --- the update ---
     def configure_optimizers(self):
         hp = self.hparams
-        rmsprop = dict(alpha=hp.optim_alpha, eps=hp.optim_eps)
         return [
-            torch.optim.RMSprop(self.controller.parameters(), lr=hp.lr, **rmsprop),
-            torch.optim.RMSprop(self.critic.parameters(), lr=hp.critic_lr, **rmsprop),
+            self.rmsprop(self.controller.parameters(), hp.lr),
+            self.rmsprop(self.critic_parameters(), hp.critic_lr),
         ]
+
+    def rmsprop(self, params, lr: float) -> torch.optim.RMSprop:
+        """pymarl's optimiser: RMSprop without momentum, with the run's α and ε."""
+        return torch.optim.RMSprop(params, lr=lr, alpha=self.hparams.optim_alpha, eps=self.hparams.optim_eps)
 
     def before_rollout(self) -> None:
         self.policy.set_t_env(self.t_env)
 
     def learn(self, rollout: Rollout) -> dict[str, float]:
+        hp = self.hparams
         batch = rollout.batch.truncated()
-        values, targets, metrics = self.train_critic(batch)
+        inputs = self.critic_inputs(batch)
+        with torch.no_grad():
+            target_values = self.target_critic(inputs).squeeze(-1)
+        targets = lambda_returns(batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
+        values, metrics = self.fit_critic(lambda t: self.critic(inputs[:, t]).squeeze(-1), targets, batch.mask)
         advantages = (targets - values).expand(-1, -1, self.env_info.n_agents)
         metrics.update(self.train_actor(batch, advantages))
         return metrics
 
-    def train_critic(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """Fit V to TD(λ) targets; return V before each update (B, T, V), the targets, and metrics."""
+    def fit_critic(
+        self,
+        predict: Callable[[int | slice], torch.Tensor],
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        taken: Callable[[torch.Tensor, int | slice], torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Regress the critic on ``targets`` (B, T, V); return its outputs before each update, and metrics.
+
+        ``predict(t)`` evaluates the critic at time index ``t`` (an int, or a slice of all steps in
+        ``batch`` mode); ``taken(output, t)`` picks the values regressed on the targets (default: the
+        output itself; COMA picks Q at the taken actions). In ``seq`` mode the steps run backwards with
+        one optimiser step each (pymarl), so later steps' updates are seen by earlier ones.
+        """
         hp = self.hparams
-        _, critic_opt = self.optimizers()
-        inputs = self.critic_inputs(batch)
-        with torch.no_grad():
-            target_values = self.target_critic(inputs).squeeze(-1)
-        targets = lambda_returns(
-            batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda
-        )
-        mask = batch.mask.unsqueeze(-1)
-        params = list(self.critic.parameters())
+        critic_opt = self.optimizers()[1]
+        taken = taken or (lambda output, t: output)
+        params = self.critic_parameters()
+        steps = range(targets.shape[1])
         if hp.critic_train_mode == "batch":
-            values = self.critic(inputs[:, :-1]).squeeze(-1)
-            loss = masked_mean((values - targets) ** 2, mask)
+            all_steps = slice(0, len(steps))
+            output = predict(all_steps)
+            values = taken(output, all_steps)
+            loss = masked_mean((values - targets.detach()) ** 2, mask.unsqueeze(-1))
             grad_norms, losses = [self.optimise(critic_opt, loss, params, hp.grad_norm_clip, "critic")], [loss]
             self._count_critic_step()
-            values = values.detach()
+            outputs, values = output.detach(), values.detach()
         else:
-            values = torch.zeros_like(targets)
+            outputs, values = None, torch.zeros_like(targets)
             grad_norms, losses = [], []
-            for t in reversed(range(batch.max_steps)):
+            for t in reversed(steps):
                 if not bool(mask[:, t].any()):
                     continue
-                v_t = self.critic(inputs[:, t]).squeeze(-1)
-                loss = masked_mean((v_t - targets[:, t]) ** 2, mask[:, t])
+                output = predict(t)
+                v_t = taken(output, t)
+                loss = masked_mean((v_t - targets[:, t].detach()) ** 2, mask[:, t].unsqueeze(-1))
                 grad_norms.append(self.optimise(critic_opt, loss, params, hp.grad_norm_clip, "critic"))
                 losses.append(loss.detach())
-                values[:, t] = v_t.detach()
+                if outputs is None:
+                    outputs = output.new_zeros((output.shape[0], len(steps)) + output.shape[1:])
+                outputs[:, t], values[:, t] = output.detach(), v_t.detach()
                 self._count_critic_step()
+        mask3 = mask.unsqueeze(-1)
         metrics = {
             "critic_loss": float(torch.stack(losses).mean()),
             "critic_grad_norm": sum(grad_norms) / len(grad_norms),
-            "td_error_abs": float(masked_mean((targets - values).abs(), mask)),
-            "value_mean": float(masked_mean(values, mask)),
-            "target_mean": float(masked_mean(targets, mask)),
+            "td_error_abs": float(masked_mean((targets - values).abs(), mask3)),
+            "value_mean": float(masked_mean(values, mask3)),
+            "target_mean": float(masked_mean(targets, mask3)),
         }
-        return values, targets, metrics
+        return outputs, metrics
 
     def _count_critic_step(self) -> None:
         self.critic_training_steps += 1
@@ -160,7 +191,7 @@ class ActorCritic(MARLModule):
     def train_actor(self, batch: EpisodeBatch, advantages: torch.Tensor) -> dict[str, float]:
         """One policy-gradient step: −E[A · log π̃(u)] over real transitions, agents averaged."""
         hp = self.hparams
-        actor_opt, _ = self.optimizers()
+        actor_opt = self.optimizers()[0]
         logits = self.controller.unroll(batch)[:, :-1]
         probs = exploration_probs(
             logits, batch.avail_actions[:, :-1], self.policy.epsilon, hp.mask_before_softmax

@@ -37,20 +37,29 @@ LogPiFn = Callable[[Params], torch.Tensor]
 
 
 class TakenLogProbs(nn.Module):
-    """log π̃(u) (B, T, N) of the taken actions under the ε-floor behaviour policy, as a ``forward``.
+    """log π(u) (B, T, N) of the taken actions, as a ``forward`` (0 on padded transitions).
 
-    Wrapping the controller gives ``torch.func.functional_call`` a forward to call with substituted
-    parameters (named ``controller.…``).
+    With ``renormalise`` it is the ε-floor behaviour policy π̃; without, the authors' test-mode
+    probabilities: softmax (over available actions only if ``mask_before_softmax``), no ε-floor, not
+    renormalised (liir-reference §4.2). Wrapping the controller gives ``torch.func.functional_call`` a
+    forward to call with substituted parameters (named ``controller.…``).
     """
 
-    def __init__(self, controller: MultiAgentController, mask_before_softmax: bool) -> None:
+    def __init__(self, controller: MultiAgentController, mask_before_softmax: bool, renormalise: bool = True) -> None:
         super().__init__()
         self.controller = controller
         self.mask_before_softmax = mask_before_softmax
+        self.renormalise = renormalise
 
     def forward(self, batch: EpisodeBatch, epsilon: float) -> torch.Tensor:
         logits = self.controller.unroll(batch)[:, :-1]
-        probs = exploration_probs(logits, batch.avail_actions[:, :-1], epsilon, self.mask_before_softmax)
+        avail = batch.avail_actions[:, :-1]
+        if self.renormalise:
+            probs = exploration_probs(logits, avail, epsilon, self.mask_before_softmax)
+        else:
+            if self.mask_before_softmax:
+                logits = logits.masked_fill(~avail, -1e10)
+            probs = torch.softmax(logits, dim=-1) * avail
         return taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
 
 
@@ -141,3 +150,15 @@ def exact_eta_gradient(
     grads = torch.autograd.grad(j_ex, list(eta_params), allow_unused=True)
     grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
     return grads, j_ex.detach()
+
+
+def factorised_eta_coefficient(
+    score_grads: Sequence[torch.Tensor], extrinsic_grads: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """The authors' scalar c = ⟨g1, g2⟩ summed over every agent-parameter tensor (liir-reference §2.4 step 7).
+
+    g1 = ∇_θ mean log p_θ(u) (no advantage), g2 = ∇_θ' of the ratio-weighted extrinsic surrogate.
+    ``meta_grad=reference`` then minimises sg(c)·mean(G^p): a first-order, factorised stand-in for
+    ∇_η J_ex whose sign points against ascent (§2.4, sign analysis), reproduced as written.
+    """
+    return sum((g1 * g2).sum() for g1, g2 in zip(score_grads, extrinsic_grads, strict=True)).detach()

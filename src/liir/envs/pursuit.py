@@ -3,8 +3,10 @@
 Two agents hold integers x and y and each step add an action in {-1, 0, +1} to their own value. An
 agent's action is *good* when it moves the team sum x + y towards the hidden target z, *bad* when it
 moves the sum away, *neutral* when it is 0 or the sum already equals z. The team earns +0.01 when both
-actions are good and -0.01 when both are bad. The good/bad labels are reported every step (``extras``)
-so that learned intrinsic rewards can be compared with them (the paper's Figure 2).
+actions are good and -0.01 when both are bad. The labels are reported every step (``extras``): of the
+taken actions (``action_label`` (B, N)) and of every action each agent could have taken in that state
+(``action_labels_all`` (B, N, A)), so that learned intrinsic rewards can be compared with them (the
+paper's Figure 2).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ GOOD, NEUTRAL, BAD = 1, 0, -1
 
 
 def label_actions(team_sum: torch.Tensor, target: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
-    """(B, N) labels GOOD/NEUTRAL/BAD of each agent's value change ``deltas`` given the current sum."""
-    direction = torch.sign(target - team_sum).unsqueeze(-1)  # 0 when already at the target
+    """Labels GOOD/NEUTRAL/BAD of value changes ``deltas`` (B, ...) given the current sum (B,)."""
+    direction = torch.sign(target - team_sum).reshape(-1, *(1,) * (deltas.dim() - 1))  # 0 at the target
     return (torch.sign(deltas) * direction).to(torch.int8)
 
 
@@ -114,14 +116,17 @@ class Pursuit1D(BatchedEnv):
         active = ~self._done
         check_actions_available(actions, self._avail_actions(), active)
         deltas = self._deltas[actions] * active.unsqueeze(-1)
-        labels = label_actions(self.values.sum(-1), self.target, deltas)
+        team_sum = self.values.sum(-1)
+        labels = label_actions(team_sum, self.target, deltas)
+        all_deltas = self._deltas.expand(*actions.shape, -1) * active[:, None, None]
+        labels_all = label_actions(team_sum, self.target, all_deltas)
         reward = team_reward(labels, self.reward_scale) * active
         self.values = self.values + deltas
         self.steps = self.steps + active.long()
         limit = active & (self.steps >= self.info.episode_limit)
         self._done = self._done | limit
         terminated = torch.zeros_like(limit)
-        return self._output(reward, terminated, limit, {"action_label": labels})
+        return self._output(reward, terminated, limit, {"action_label": labels, "action_labels_all": labels_all})
 
     def _avail_actions(self) -> torch.Tensor:
         b, n, a = self.info.batch_size, self.info.n_agents, self.info.n_actions

@@ -12,35 +12,6 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from liir.algos.controller import one_hot_agent_ids
-
-
-def liir_critic_input_dim(state_shape: int, obs_shape: int, n_agents: int, n_actions: int) -> int:
-    """Size of one agent's critic input: state + obs + 2·N·A + N."""
-    return state_shape + obs_shape + 2 * n_agents * n_actions + n_agents
-
-
-def liir_critic_inputs(
-    state: torch.Tensor,
-    obs: torch.Tensor,
-    actions_onehot: torch.Tensor,
-    last_actions_onehot: torch.Tensor,
-) -> torch.Tensor:
-    """Per-agent critic inputs (..., N, S + O + 2NA + N) from state (..., S), obs (..., N, O), actions (..., N, A).
-
-    Order as the authors: state, own obs, every agent's current action with agent i's own block
-    zeroed (so V_proxy_i is a baseline that does not see u_i), all last actions, one-hot id.
-    Leading dims are free, so one time slot (B, ...) works as well as whole episodes (B, T, ...).
-    """
-    n, a = actions_onehot.shape[-2:]
-    lead = actions_onehot.shape[:-2]
-    others = 1.0 - torch.eye(n, dtype=actions_onehot.dtype, device=actions_onehot.device)
-    current = (others.unsqueeze(-1) * actions_onehot.unsqueeze(-3)).reshape(*lead, n, n * a)
-    last = last_actions_onehot.reshape(*lead, 1, n * a).expand(*lead, n, n * a)
-    state = state.unsqueeze(-2).expand(*lead, n, state.shape[-1])
-    ids = one_hot_agent_ids(obs).to(obs.dtype)
-    return torch.cat([state, obs, current, last, ids], dim=-1)
-
 
 class LIIRCritic(nn.Module):
     """Trunk Linear-ReLU-Linear-ReLU; heads V_proxy_i, r_in(·, i) = s·tanh(x/s) and V_ex over all agents."""
@@ -82,8 +53,11 @@ class LIIRCritic(nn.Module):
         """
         s = self.r_in_scale
         r_in = s * torch.tanh(self.r_in_head(features) / s)
-        v_ex = self.v_ex_head(features.flatten(-2)).squeeze(-1)
-        return r_in, v_ex
+        return r_in, self.extrinsic_value(features)
+
+    def extrinsic_value(self, features: torch.Tensor) -> torch.Tensor:
+        """V_ex (...) from all agents' trunk features (..., N, H)."""
+        return self.v_ex_head(features.flatten(-2)).squeeze(-1)
 
     def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(V_proxy (..., N), r_in (..., N, A), V_ex (...)) for inputs (..., N, in)."""
