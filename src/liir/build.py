@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from liir.algos.base import MARLModule
 from liir.config import ConfigError
+from liir.data.datamodule import OnPolicyDataModule
 from liir.envs.base import BatchedEnv
 
 TEST_SEED_OFFSET = 2**32  # test environments draw a stream disjoint from every training seed
@@ -32,7 +34,15 @@ def make_env(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) 
 def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
     algo_args = OmegaConf.to_container(cfg.algo, resolve=True)
     algo_args.pop("name")
+    algo_args.pop("datamodule", None)
     return instantiate(algo_args, env_info=env.info)
+
+
+def make_datamodule(cfg: DictConfig, env: BatchedEnv) -> pl.LightningDataModule:
+    """The algorithm's rollout source: ``algo.datamodule`` when given (e.g. a replay buffer), else on-policy."""
+    if cfg.algo.get("datamodule") is None:
+        return OnPolicyDataModule(env)
+    return instantiate(cfg.algo.datamodule, env=env)
 
 
 def env_tags(env: BatchedEnv) -> list[str]:

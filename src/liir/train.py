@@ -17,7 +17,7 @@ import wandb
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from liir.build import env_tags, make_env, make_module, resolve_device, test_seed
+from liir.build import env_tags, make_datamodule, make_env, make_module, resolve_device, test_seed
 from liir.callbacks import (
     EnvStepCheckpoint,
     EnvStepProgressBar,
@@ -28,7 +28,6 @@ from liir.callbacks import (
 )
 from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from liir.config import ConfigError, validate
-from liir.data.datamodule import OnPolicyDataModule
 from liir.data.runner import EpisodeRunner
 from liir.loggers import build_loggers
 
@@ -90,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         default_root_dir=output_dir,
     )
     try:
-        trainer.fit(module, datamodule=OnPolicyDataModule(env), ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=make_datamodule(cfg, env), ckpt_path=cfg.ckpt_path)
     finally:
         test_env.close()
         if wandb.run is not None:

@@ -134,3 +134,37 @@ class SoftmaxPolicy:
             actions = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
         self.controller.record_actions(actions)
         return actions
+
+
+def epsilon_greedy(q_values: torch.Tensor, avail_actions: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """pymarl's ε-greedy selector: per agent, a uniformly random available action with probability ε,
+    otherwise the available action of highest Q. Unavailable actions are never chosen."""
+    greedy = q_values.masked_fill(~avail_actions, float("-inf")).argmax(-1)
+    if epsilon <= 0.0:
+        return greedy
+    # the argmax of i.i.d. uniform scores over the available actions is a uniform choice among them
+    random_actions = torch.rand_like(q_values).masked_fill(~avail_actions, -1.0).argmax(-1)
+    explore = torch.rand(greedy.shape, device=greedy.device) < epsilon
+    return torch.where(explore, random_actions, greedy)
+
+
+class EpsilonGreedyPolicy:
+    """Acting with pymarl's ``epsilon_greedy`` selector on the agents' Q-values; greedy at test time."""
+
+    def __init__(self, controller: MultiAgentController, schedule: LinearSchedule):
+        self.controller = controller
+        self.schedule = schedule
+        self.epsilon = schedule.start
+
+    def set_t_env(self, t_env: int) -> None:
+        self.epsilon = self.schedule(t_env)
+
+    def start_episodes(self, batch_size: int) -> None:
+        self.controller.start_episodes(batch_size)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
+        q_values = self.controller.forward_step(obs)
+        actions = epsilon_greedy(q_values, avail_actions, 0.0 if test_mode else self.epsilon)
+        self.controller.record_actions(actions)
+        return actions

@@ -1,19 +1,24 @@
-"""On-policy rollouts as a Lightning DataModule.
+"""Rollouts as Lightning DataModules: on-policy, and off-policy through an episode replay buffer.
 
 The dataset is an endless stream: each item is a fresh batch of episodes collected with the policy the
 LightningModule holds *at the moment the item is requested*. Learners therefore pull items themselves
 inside ``training_step`` (``dataloader_iter``), so Lightning never pre-fetches a rollout with stale
-parameters.
+parameters. Off-policy items also carry a batch sampled from the replay buffer the new episodes were
+inserted into (pymarl's run loop: collect, insert, train once the buffer holds ``batch_size`` episodes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from liir.data.episode import EpisodeBatch
+from liir.data.replay import EPISODE_FIELDS, EpisodeReplayBuffer
 from liir.data.runner import EpisodeRunner, Policy, Rollout
 from liir.envs.base import BatchedEnv
 
@@ -28,6 +33,51 @@ class RolloutStream(IterableDataset):
     def __iter__(self) -> Iterator[Rollout]:
         while True:
             yield self.runner.run(self.get_policy(), test_mode=False)
+
+
+@dataclass
+class ReplayRollout(Rollout):
+    """The episodes collected since the previous update, plus ``sample``: episodes drawn from the
+    replay buffer for this update."""
+
+    sample: EpisodeBatch
+
+
+def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
+    """One rollout holding the episodes of all ``rollouts`` (equal episode limits)."""
+    if len(rollouts) == 1:
+        return rollouts[0]
+    batches = [r.batch for r in rollouts]
+    tensors = {name: torch.cat([getattr(b, name) for b in batches]) for name in EPISODE_FIELDS}
+    extras = {key: torch.cat([b.extras[key] for b in batches]) for key in batches[0].extras}
+    stats = {key: torch.cat([r.stats[key] for r in rollouts]) for key in rollouts[0].stats}
+    return Rollout(EpisodeBatch(**tensors, extras=extras), stats)
+
+
+class ReplayStream(RolloutStream):
+    """Collects with the current policy and inserts into ``buffer``; once it holds ``batch_size`` episodes,
+    every collection yields a sampled training batch.
+
+    While the buffer fills up (pymarl collects without training then), the collections are gathered
+    into the first item, so each item is exactly one update and every episode is counted once.
+    """
+
+    def __init__(
+        self, runner: EpisodeRunner, get_policy: Callable[[], Policy], buffer: EpisodeReplayBuffer, batch_size: int
+    ) -> None:
+        super().__init__(runner, get_policy)
+        self.buffer = buffer
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[ReplayRollout]:
+        pending: list[Rollout] = []
+        for rollout in super().__iter__():
+            self.buffer.insert(rollout.batch)
+            pending.append(rollout)
+            if self.buffer.can_sample(self.batch_size):
+                collected = concat_rollouts(pending)
+                pending = []
+                yield ReplayRollout(collected.batch, collected.stats, self.buffer.sample(self.batch_size))
 
 
 def _identity(item: Rollout) -> Rollout:
@@ -58,3 +108,35 @@ class OnPolicyDataModule(pl.LightningDataModule):
 
     def teardown(self, stage: str) -> None:
         self.env.close()
+
+
+class OffPolicyDataModule(OnPolicyDataModule):
+    """Rollouts through an episode replay buffer of ``buffer_size`` episodes, sampled ``batch_size`` at a time.
+
+    With ``save_replay_buffer`` the buffer's episodes go into every checkpoint (large: up to
+    ``buffer_size`` whole episodes), so a resumed run continues exactly; otherwise a resumed run refills
+    an empty buffer before its next update. A checkpoint that holds a buffer is always loaded.
+    """
+
+    def __init__(self, env: BatchedEnv, buffer_size: int, batch_size: int, save_replay_buffer: bool) -> None:
+        super().__init__(env)
+        if batch_size > buffer_size:
+            raise ValueError(f"batch_size={batch_size} episodes cannot be sampled from buffer_size={buffer_size}")
+        self.buffer = EpisodeReplayBuffer(env.info, buffer_size)
+        self.batch_size = batch_size
+        self.save_replay_buffer = save_replay_buffer
+
+    def train_dataloader(self) -> DataLoader:
+        stream = ReplayStream(self.runner, self._policy, self.buffer, self.batch_size)
+        return DataLoader(stream, batch_size=None, num_workers=0, collate_fn=_identity)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.save_replay_buffer:
+            state["replay_buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        if "replay_buffer" in state_dict:
+            self.buffer.load_state_dict(state_dict["replay_buffer"])

@@ -1,0 +1,148 @@
+"""pymarl's Q-learner for the value-based family: IQL (no mixer), VDN (sum) and QMIX (monotone mixer).
+
+The agents are the same shared RNN as the actor-critic family, read as per-action Q-values and acted
+on ε-greedily. Each update samples whole episodes from the replay buffer (``OffPolicyDataModule``) and
+regresses the (mixed) Q of the taken actions on one-step double-Q targets from hard-updated target
+networks: r + γ(1 − terminated)·Q_target(s', argmax_u Q_online(s', u)).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from liir.algos.actor_critic import masked_mean
+from liir.algos.base import MARLModule
+from liir.algos.controller import EpsilonGreedyPolicy, LinearSchedule, MultiAgentController
+from liir.data.datamodule import ReplayRollout
+from liir.data.episode import EpisodeBatch
+from liir.data.runner import Rollout
+from liir.envs.base import EnvInfo
+
+MixerFactory = Callable[..., nn.Module]  # called with n_agents and state_dim (a Hydra ``_partial_``)
+
+
+def greedy_next_values(
+    target_qs: torch.Tensor, avail_actions: torch.Tensor, online_qs: torch.Tensor | None
+) -> torch.Tensor:
+    """Per-agent bootstrap values (..., N) from target-network Q-values (..., N, A) at the next slots.
+
+    With ``online_qs`` (double Q-learning) the action is the online network's best available one and
+    its value is read from the target network; otherwise the target network's best available value.
+    Slots without any available action (padding after an episode) give 0.
+    """
+    any_avail = avail_actions.any(-1)
+    if online_qs is not None:
+        best = online_qs.masked_fill(~avail_actions, float("-inf")).argmax(-1, keepdim=True)
+        values = target_qs.gather(-1, best).squeeze(-1)
+    else:
+        values = target_qs.masked_fill(~avail_actions, float("-inf")).amax(-1)
+    return torch.where(any_avail, values, torch.zeros_like(values))
+
+
+class QLearner(MARLModule):
+    """IQL, VDN or QMIX depending on ``mixer`` (None: every agent learns its own Q independently)."""
+
+    def __init__(
+        self,
+        env_info: EnvInfo,
+        mixer: MixerFactory | None,
+        lr: float,
+        optim_alpha: float,
+        optim_eps: float,
+        grad_norm_clip: float,
+        gamma: float,
+        double_q: bool,
+        target_update_interval: int,
+        epsilon_start: float,
+        epsilon_finish: float,
+        epsilon_anneal_time: int,
+        rnn_hidden_dim: int,
+        obs_agent_id: bool,
+        obs_last_action: bool,
+    ) -> None:
+        super().__init__(env_info)
+        self.save_hyperparameters(ignore=["env_info", "mixer"])
+        self.controller = MultiAgentController(
+            env_info.obs_shape, env_info.n_agents, env_info.n_actions, rnn_hidden_dim, obs_agent_id, obs_last_action
+        )
+        self.mixer = mixer(n_agents=env_info.n_agents, state_dim=env_info.state_shape) if mixer else None
+        self.target_controller = copy.deepcopy(self.controller).requires_grad_(False)
+        self.target_mixer = copy.deepcopy(self.mixer).requires_grad_(False) if self.mixer else None
+        self.policy = EpsilonGreedyPolicy(
+            self.controller, LinearSchedule(epsilon_start, epsilon_finish, epsilon_anneal_time)
+        )
+        self.last_target_update_episode = 0
+
+    def learned_parameters(self) -> list[nn.Parameter]:
+        mixer_params = list(self.mixer.parameters()) if self.mixer else []
+        return list(self.controller.parameters()) + mixer_params
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return torch.optim.RMSprop(self.learned_parameters(), lr=hp.lr, alpha=hp.optim_alpha, eps=hp.optim_eps)
+
+    def before_rollout(self) -> None:
+        self.policy.set_t_env(self.t_env)
+
+    def learn(self, rollout: Rollout) -> dict[str, float]:
+        if not isinstance(rollout, ReplayRollout):
+            raise TypeError(
+                f"{type(self).__name__} learns from a replay buffer; build it with "
+                f"liir.data.datamodule.OffPolicyDataModule (algo.datamodule), not {type(rollout).__name__} items"
+            )
+        metrics = self.train_on(rollout.sample)
+        metrics["epsilon"] = self.policy.epsilon
+        if self.episodes - self.last_target_update_episode >= self.hparams.target_update_interval:
+            self.update_targets()
+        return metrics
+
+    def td_targets(self, batch: EpisodeBatch, online_qs: torch.Tensor) -> torch.Tensor:
+        """One-step targets (B, T, 1 with a mixer, else B, T, N) from the target networks."""
+        hp = self.hparams
+        target_qs = self.target_controller.unroll(batch)[:, 1:]
+        next_values = greedy_next_values(
+            target_qs, batch.avail_actions[:, 1:], online_qs[:, 1:] if hp.double_q else None
+        )
+        if self.target_mixer is not None:
+            next_values = self.target_mixer(next_values, batch.state[:, 1:])
+        not_terminal = (~batch.terminated).unsqueeze(-1).to(next_values.dtype)
+        return batch.reward.unsqueeze(-1) + hp.gamma * not_terminal * next_values
+
+    def train_on(self, batch: EpisodeBatch) -> dict[str, float]:
+        """One RMSprop step on the masked mean squared TD error over ``batch``."""
+        qs = self.controller.unroll(batch)  # (B, T+1, N, A)
+        chosen = qs[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)  # (B, T, N)
+        if self.mixer is not None:
+            chosen = self.mixer(chosen, batch.state[:, :-1])
+        with torch.no_grad():
+            targets = self.td_targets(batch, qs.detach())
+        mask = batch.mask.unsqueeze(-1)
+        td_error = chosen - targets
+        loss = masked_mean(td_error**2, mask)
+        grad_norm = self.optimise(self.optimizers(), loss, self.learned_parameters(), self.hparams.grad_norm_clip, "td")
+        return {
+            "loss": float(loss.detach()),
+            "grad_norm": grad_norm,
+            "td_error_abs": float(masked_mean(td_error.detach().abs(), mask)),
+            "q_taken_mean": float(masked_mean(chosen.detach(), mask)),
+            "target_mean": float(masked_mean(targets, mask)),
+        }
+
+    def update_targets(self) -> None:
+        """Hard copy of the online agent (and mixer) into the target networks."""
+        self.target_controller.load_state_dict(self.controller.state_dict())
+        if self.mixer is not None:
+            self.target_mixer.load_state_dict(self.mixer.state_dict())
+        self.last_target_update_episode = self.episodes
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"last_target_update_episode": self.last_target_update_episode}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.last_target_update_episode = state["last_target_update_episode"]
+        self.policy.set_t_env(self.t_env)
