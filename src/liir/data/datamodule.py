@@ -10,7 +10,7 @@ inserted into (pymarl's run loop: collect, insert, train once the buffer holds `
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightning.pytorch as pl
@@ -40,18 +40,18 @@ class ReplayRollout(Rollout):
     """The episodes collected since the previous update, plus ``sample``: episodes drawn from the
     replay buffer for this update."""
 
-    sample: EpisodeBatch
+    sample: EpisodeBatch = field(kw_only=True)
 
 
 def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
-    """One rollout holding the episodes of all ``rollouts`` (equal episode limits)."""
+    """One rollout holding the episodes of all ``rollouts`` (equal episode limits); other fields from the last."""
     if len(rollouts) == 1:
         return rollouts[0]
     batches = [r.batch for r in rollouts]
     tensors = {name: torch.cat([getattr(b, name) for b in batches]) for name in EPISODE_FIELDS}
     extras = {key: torch.cat([b.extras[key] for b in batches]) for key in batches[0].extras}
     stats = {key: torch.cat([r.stats[key] for r in rollouts]) for key in rollouts[0].stats}
-    return Rollout(EpisodeBatch(**tensors, extras=extras), stats)
+    return replace(rollouts[-1], batch=EpisodeBatch(**tensors, extras=extras), stats=stats)
 
 
 class ReplayStream(RolloutStream):
@@ -77,7 +77,7 @@ class ReplayStream(RolloutStream):
             if self.buffer.can_sample(self.batch_size):
                 collected = concat_rollouts(pending)
                 pending = []
-                yield ReplayRollout(collected.batch, collected.stats, self.buffer.sample(self.batch_size))
+                yield ReplayRollout(**vars(collected), sample=self.buffer.sample(self.batch_size))
 
 
 def _identity(item: Rollout) -> Rollout:
