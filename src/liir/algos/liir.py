@@ -38,6 +38,7 @@ from liir.nn.liir_critic import LIIRCritic
 from liir.returns import lambda_returns
 
 META_GRADS = ("exact", "reference", "frozen")
+EXTRINSIC_CRITICS = ("state", "joint_action")
 ADVANTAGE_NORMALISATIONS = ("masked", "padded", "none")
 
 
@@ -76,6 +77,7 @@ class LIIR(ActorCritic):
         r_in_scale: float,
         advantage_normalisation: Literal["masked", "padded", "none"],
         eta_grad_norm_clip: float | None,
+        extrinsic_critic: Literal["state", "joint_action"],
         **actor_critic_args: Any,
     ) -> None:
         if meta_grad not in META_GRADS:
@@ -84,6 +86,8 @@ class LIIR(ActorCritic):
             raise ValueError(
                 f"advantage_normalisation must be one of {ADVANTAGE_NORMALISATIONS}, got {advantage_normalisation!r}"
             )
+        if extrinsic_critic not in EXTRINSIC_CRITICS:
+            raise ValueError(f"extrinsic_critic must be one of {EXTRINSIC_CRITICS}, got {extrinsic_critic!r}")
         super().__init__(env_info, **actor_critic_args)
 
     def log_probs(self, renormalise: bool) -> TakenLogProbs:
@@ -101,6 +105,19 @@ class LIIR(ActorCritic):
 
     def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
         return coma_critic_inputs(batch.state, batch.obs, batch.actions_onehot, batch.last_actions_onehot)
+
+    def extrinsic_critic_inputs(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
+        """What V_ex reads: the critic inputs, with every current action hidden for a state value.
+
+        ``state``: V_ex(s) as in the paper's A_ex = G_ex − V_ex(s), so the extrinsic advantage credits
+        the joint action; ``joint_action``: the authors' code, where V_ex sees every agent's current
+        action through the trunk features (liir-reference §1.2), a Q(s, u) whose advantage is ≈ 0 in
+        expectation for every action.
+        """
+        if self.hparams.extrinsic_critic == "joint_action":
+            return inputs
+        no_actions = torch.zeros_like(batch.actions_onehot)
+        return coma_critic_inputs(batch.state, batch.obs, no_actions, batch.last_actions_onehot)
 
     def build_critic(self) -> nn.Module:
         hp, info = self.hparams, self.env_info
@@ -121,12 +138,13 @@ class LIIR(ActorCritic):
         batch = rollout.batch.truncated()
         mask, mask3 = batch.mask, batch.mask.unsqueeze(-1)
         inputs = self.critic_inputs(batch)
+        ex_inputs = self.extrinsic_critic_inputs(batch, inputs)
         with torch.no_grad():
-            target_features = self.target_critic.features(inputs)
-            target_proxy = self.target_critic.proxy_values(target_features)
-            target_ex = self.target_critic.extrinsic_value(target_features)
+            target_proxy = self.target_critic.proxy_values(self.target_critic.features(inputs))
+            target_ex = self.target_critic.extrinsic_value(self.target_critic.features(ex_inputs))
         features = self.critic.features(inputs).detach()
-        r_in_all, v_ex = self.critic.eta_heads(features)
+        r_in_all = self.critic.intrinsic_rewards(features)
+        v_ex = self.critic.extrinsic_value(self.critic.features(ex_inputs).detach())
         r_in = r_in_all[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)  # (B, T, N), to η
         proxy_reward = batch.reward.unsqueeze(-1) + hp.intrinsic_lambda * r_in
         proxy_returns = lambda_returns(proxy_reward, target_proxy, batch.terminated, mask, hp.gamma, hp.td_lambda)

@@ -51,9 +51,12 @@ class LIIRCritic(nn.Module):
         loss only, and detaching is the modern-PyTorch equivalent of the authors' stale graph (§4.1).
         V_ex reads the concatenated agents' features of the batch at hand, whatever its size.
         """
+        return self.intrinsic_rewards(features), self.extrinsic_value(features)
+
+    def intrinsic_rewards(self, features: torch.Tensor) -> torch.Tensor:
+        """r_in (..., N, A) = s·tanh(x/s) for every action of every agent."""
         s = self.r_in_scale
-        r_in = s * torch.tanh(self.r_in_head(features) / s)
-        return r_in, self.extrinsic_value(features)
+        return s * torch.tanh(self.r_in_head(features) / s)
 
     def extrinsic_value(self, features: torch.Tensor) -> torch.Tensor:
         """V_ex (...) from all agents' trunk features (..., N, H)."""
