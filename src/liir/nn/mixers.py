@@ -13,7 +13,10 @@ HYPERNET_LAYERS = (1, 2)
 
 
 class VDNMixer(nn.Module):
-    """VDN: Q_tot = Σ_i Q_i (the state is accepted for a common interface and ignored)."""
+    """VDN: Q_tot = Σ_i Q_i. Sizes and state are accepted for the interface every mixer shares, and unused."""
+
+    def __init__(self, n_agents: int, state_dim: int) -> None:
+        super().__init__()
 
     def forward(self, agent_qs: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         return agent_qs.sum(-1, keepdim=True)
