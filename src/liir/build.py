@@ -46,5 +46,6 @@ def make_datamodule(cfg: DictConfig, env: BatchedEnv) -> pl.LightningDataModule:
 
 
 def env_tags(env: BatchedEnv) -> list[str]:
-    backend = env.info.metadata.get("backend")
-    return [f"backend:{backend}"] if backend else []
+    """W&B tags naming what produced the numbers: the backend and, with the real game, its version."""
+    meta = env.info.metadata
+    return [f"{key}:{meta[key]}" for key in ("backend", "sc2_version") if meta.get(key)]

@@ -6,7 +6,6 @@ environment steps, ``pl_module.t_env``, and every metric is written with ``env_s
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,20 @@ def log_metrics(trainer: pl.Trainer, metrics: dict[str, float], t_env: int) -> N
 
 
 def play_test_episodes(runner: EpisodeRunner, module: MARLModule, n_episodes: int) -> list[Rollout]:
-    """Exactly ``n_episodes`` greedy episodes, played in whole batches of the runner's env."""
-    rounds = math.ceil(n_episodes / runner.env.info.batch_size)
-    rollouts = [runner.run(module.policy, test_mode=True) for _ in range(rounds)]
-    keep = n_episodes - runner.env.info.batch_size * (rounds - 1)
-    last = rollouts[-1]
-    rollouts[-1] = Rollout(last.batch.index(slice(0, keep)), {k: v[:keep] for k, v in last.stats.items()})
+    """Exactly ``n_episodes`` greedy episodes, played in whole batches of the runner's env.
+
+    Batches continue until enough episodes are in: the real-game pool can void some (see ``EpisodeRunner``).
+    """
+    rollouts: list[Rollout] = []
+    played = 0
+    while played < n_episodes:
+        rollout = runner.run(module.policy, test_mode=True)
+        keep = min(rollout.batch.batch_size, n_episodes - played)
+        if keep < rollout.batch.batch_size:
+            rollout = Rollout(rollout.batch.index(slice(0, keep)), {k: v[:keep] for k, v in rollout.stats.items()},
+                              rollout.counters)
+        rollouts.append(rollout)
+        played += keep
     return rollouts
 
 
@@ -81,6 +88,7 @@ class TrainMetricsLogger(Callback):
             metrics[key] = sum(m[key] for m in self._learner_metrics) / len(self._learner_metrics)
         metrics["env_steps_per_sec"] = (pl_module.t_env - start_t) / max(now - start_time, 1e-9)
         metrics["episodes"] = float(pl_module.episodes)
+        metrics.update(pl_module.last_rollout.counters)  # e.g. sc2_restarts with the real game
         log_metrics(trainer, metrics, pl_module.t_env)
         self.last_log_t = pl_module.t_env
         self._episode_stats, self._learner_metrics = [], []

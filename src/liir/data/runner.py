@@ -5,7 +5,7 @@ One Python loop over time; every step is a single batched call into the policy a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -26,10 +26,11 @@ class Policy(Protocol):
 
 @dataclass
 class Rollout:
-    """A batch of finished episodes and their per-episode statistics (each (B,))."""
+    """A batch of finished episodes, their per-episode statistics (each (B,)) and the env's ``counters()``."""
 
     batch: EpisodeBatch
     stats: dict[str, torch.Tensor]
+    counters: dict[str, float] = field(default_factory=dict)
 
     @property
     def env_steps(self) -> int:
@@ -46,7 +47,11 @@ def summarise(stats: list[dict[str, torch.Tensor]], prefix: str = "") -> dict[st
 
 
 class EpisodeRunner:
-    """Collects one episode per environment copy into pre-allocated ``(B, T+1, ...)`` storage."""
+    """Collects one episode per environment copy into pre-allocated ``(B, T+1, ...)`` storage.
+
+    A copy whose episode the env reports as ``aborted`` (void) is left out of the batch and the stats, so
+    a rollout may hold fewer than B episodes; when every copy was void the episodes are played again.
+    """
 
     def __init__(self, env: BatchedEnv) -> None:
         self.env = env
@@ -61,6 +66,7 @@ class EpisodeRunner:
         out = self.env.reset()
         policy.start_episodes(b)
         active = torch.ones(b, dtype=torch.bool, device=info.device)
+        void = torch.zeros_like(active)
         self._write_state(batch, 0, out, active)
         final = {k: torch.zeros(b, dtype=torch.long, device=info.device) for k in EPISODE_STATS[1:]}
         for t in range(limit + 1):
@@ -80,11 +86,18 @@ class EpisodeRunner:
             final["battle_won"] = torch.where(ending, out.battle_won.long(), final["battle_won"])
             final["dead_allies"] = torch.where(ending, out.dead_allies, final["dead_allies"])
             final["dead_enemies"] = torch.where(ending, out.dead_enemies, final["dead_enemies"])
-            active = active & ~out.ended
+            if out.aborted is not None:
+                void = void | (active & out.aborted)
+            active = active & ~out.ended & ~void
             self._write_state(batch, t + 1, out, batch.mask[:, t])
         final["ep_length"] = batch.lengths
         stats = {"return": batch.reward.sum(1), **final}
-        return Rollout(batch=batch, stats=stats)
+        if bool(void.all()):
+            return self.run(policy, test_mode)
+        if bool(void.any()):
+            keep = ~void
+            batch, stats = batch.index(keep), {k: v[keep] for k, v in stats.items()}
+        return Rollout(batch=batch, stats=stats, counters=self.env.counters())
 
     @staticmethod
     def _write_state(batch: EpisodeBatch, t: int, out, valid: torch.Tensor) -> None:

@@ -40,7 +40,8 @@ class EnvOutput:
     ``terminated`` is the learner's terminal flag (no bootstrap past it); ``episode_limit`` says the
     time limit was reached at this step. An episode ends when either is set. ``extras`` carries
     environment-specific per-step tensors with a leading B dimension (for example the pursuit game's
-    good/bad action labels).
+    good/bad action labels). ``aborted`` (B,) bool, when set, marks copies whose episode is void (the
+    real-game pool restarted a failed worker): the copy has ended and the runner drops its episode.
     """
 
     obs: torch.Tensor  # (B, N, O) float
@@ -53,6 +54,7 @@ class EnvOutput:
     dead_allies: torch.Tensor  # (B,) long
     dead_enemies: torch.Tensor  # (B,) long
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    aborted: torch.Tensor | None = None  # (B,) bool
 
     @property
     def ended(self) -> torch.Tensor:
@@ -115,6 +117,10 @@ class BatchedEnv(ABC):
 
     def load_rng_state(self, state: Any) -> None:
         """Restore what ``rng_state`` returned."""
+
+    def counters(self) -> dict[str, float]:
+        """Cumulative event counts logged with the training metrics (e.g. the real game's ``sc2_restarts``)."""
+        return {}
 
     def close(self) -> None:
         """Release resources (processes, files); a no-op for in-process tensor environments."""
