@@ -37,13 +37,27 @@ class StarCraft2Env(_Sim):
 '''
 
 
+def smac_modules() -> dict:
+    return {name: module for name, module in sys.modules.items() if name == "smac" or name.startswith("smac.")}
+
+
+@pytest.fixture(autouse=True)
+def _restore_smac_modules():
+    """Fake ``smac`` packages imported by a test must not leak into later tests."""
+    before = smac_modules()
+    yield
+    for name in smac_modules():
+        del sys.modules[name]
+    sys.modules.update(before)
+
+
 def fake_package(root: Path, files: dict[str, str], monkeypatch) -> None:
     """A ``smac`` package made of ``files`` under ``root``, first on the import path."""
     for name, text in files.items():
         (root / "smac" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "smac" / name).write_text(text)
-    for name in [m for m in sys.modules if m == "smac" or m.startswith("smac.")]:
-        monkeypatch.delitem(sys.modules, name)
+    for name in smac_modules():
+        del sys.modules[name]
     monkeypatch.syspath_prepend(str(root))
 
 
@@ -133,3 +147,17 @@ def test_auto_runs_the_game_when_installed_and_saves_replays(oxwhirl, tmp_path, 
         assert Path(replay).parent == tmp_path and replay.endswith(".SC2Replay")
     finally:
         env.close()
+
+
+def test_worker_env_choices_and_option_checks():
+    from liir.envs.smac.sc2.pool import PoolOptions
+    from liir.envs.smac.sc2.worker import env_class
+    from liir.envs.smac.sim import StarCraft2Env
+
+    assert env_class("sim") is StarCraft2Env and env_class("liir.envs.smac.sim:StarCraft2Env") is StarCraft2Env
+    with pytest.raises(ValueError, match=r"sc2.worker_env='game' is not allowed; use sc2 or sim or 'package.module"):
+        PoolOptions(**{**OPTIONS, "worker_env": "game"})
+    with pytest.raises(ValueError, match=r"sc2.step_timeout=0 is not allowed: it must be positive"):
+        PoolOptions(**{**OPTIONS, "step_timeout": 0})
+    with pytest.raises(ValueError, match=r"backend=sc2 needs env.env_args.sc2"):
+        make_smac_env("sc2", 1, "cpu", 0, "3m")

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from liir.envs.base import BatchedEnv
 
 BACKENDS = ("auto", "sim", "sc2")
+_NEEDS_OPTIONS = ("backend=sc2 needs env.env_args.sc2 (worker_env, step_timeout, launch_timeout, max_failures); "
+                  "see conf/env/smac_3m.yaml")
 
 
 def make_smac_env(backend: str, batch_size: int, device: str | torch.device, seed: int, map_name: str,
@@ -38,6 +40,8 @@ def make_smac_env(backend: str, batch_size: int, device: str | torch.device, see
         from liir.envs.smac.sc2.pool import PoolOptions
 
         options = PoolOptions(**dict(sc2))
+    elif backend == "sc2":
+        raise ValueError(_NEEDS_OPTIONS)
     install = None
     if backend == "auto":
         get_map(map_name)  # an unknown map is an error, not a reason to fall back
@@ -54,8 +58,7 @@ def make_smac_env(backend: str, batch_size: int, device: str | torch.device, see
 
         return SmacSim(batch_size=batch_size, device=device, seed=seed, map_name=map_name, **smac_kwargs)
     if options is None:
-        raise ValueError("backend=sc2 needs env.env_args.sc2 (worker_env, step_timeout, launch_timeout, "
-                         "max_failures); see conf/env/smac_3m.yaml")
+        raise ValueError(_NEEDS_OPTIONS)
     from liir.envs.smac.sc2.pool import Sc2EnvPool
 
     metadata: dict[str, Any] = {"backend": "sc2" if options.worker_env == "sc2" else options.worker_env}
