@@ -84,6 +84,12 @@ def _identity(item: Rollout) -> Rollout:
     return item
 
 
+def stream_loader(stream: IterableDataset) -> DataLoader:
+    """A loader that hands items through unchanged; its own generator keeps starting an iterator (which
+    draws a seed) from advancing the global torch stream, so a resumed run draws what it would have."""
+    return DataLoader(stream, batch_size=None, num_workers=0, collate_fn=_identity, generator=torch.Generator())
+
+
 class OnPolicyDataModule(pl.LightningDataModule):
     """Owns the training environment; feeds the attached LightningModule's ``policy`` with rollouts."""
 
@@ -96,8 +102,7 @@ class OnPolicyDataModule(pl.LightningDataModule):
         return self.trainer.lightning_module.policy
 
     def train_dataloader(self) -> DataLoader:
-        stream = RolloutStream(self.runner, self._policy)
-        return DataLoader(stream, batch_size=None, num_workers=0, collate_fn=_identity)
+        return stream_loader(RolloutStream(self.runner, self._policy))
 
     def state_dict(self) -> dict[str, Any]:
         """The environment's random stream, so a resumed run draws the episodes it would have drawn."""
@@ -127,8 +132,7 @@ class OffPolicyDataModule(OnPolicyDataModule):
         self.save_replay_buffer = save_replay_buffer
 
     def train_dataloader(self) -> DataLoader:
-        stream = ReplayStream(self.runner, self._policy, self.buffer, self.batch_size)
-        return DataLoader(stream, batch_size=None, num_workers=0, collate_fn=_identity)
+        return stream_loader(ReplayStream(self.runner, self._policy, self.buffer, self.batch_size))
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

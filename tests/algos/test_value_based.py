@@ -1,0 +1,252 @@
+"""The value-based family (IQL, VDN, QMIX): action selection, targets, target-network schedule, entry point."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from lightning.pytorch.callbacks import Callback
+from tests.test_entrypoints import read_csv, train
+
+from liir.algos.controller import epsilon_greedy
+from liir.algos.value_based import QLearner, greedy_next_values
+from liir.build import make_datamodule, make_module
+from liir.callbacks import StopAtTMax
+from liir.config import ConfigError, validate
+from liir.data.datamodule import OffPolicyDataModule, ReplayRollout
+from liir.data.runner import EpisodeRunner
+from liir.nn.mixers import QMixer, VDNMixer
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+MIXERS = {
+    "iql": None,
+    "vdn": functools.partial(VDNMixer),
+    "qmix": functools.partial(QMixer, mixing_embed_dim=8, hypernet_layers=2, hypernet_embed=16),
+}
+
+
+def q_hparams(**overrides) -> dict:
+    hp = dict(lr=5e-4, optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.99, double_q=True,
+              target_update_interval=200, epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_time=50000,
+              rnn_hidden_dim=8, obs_agent_id=True, obs_last_action=True)
+    return {**hp, **overrides}
+
+
+def compose_cfg(*overrides: str):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+# --- action selection and ε ---
+
+def test_epsilon_greedy_never_picks_unavailable_actions_and_explores_uniformly():
+    q = torch.tensor([10.0, 5.0, 1.0, 0.0]).expand(2000, 3, 4)
+    avail = torch.tensor([False, True, True, True]).expand(2000, 3, 4)
+    assert bool((epsilon_greedy(q, avail, 0.0) == 1).all())  # best *available* action
+    explored = epsilon_greedy(q, avail, 1.0)
+    counts = torch.bincount(explored.flatten(), minlength=4).float() / explored.numel()
+    assert counts[0] == 0 and torch.allclose(counts[1:], torch.full((3,), 1 / 3), atol=0.03)
+    half = epsilon_greedy(q, avail, 0.5)
+    assert (half == 1).float().mean().item() == pytest.approx(0.5 + 0.5 / 3, abs=0.02)
+
+
+def test_epsilon_anneals_from_1_to_0_05_over_50k_env_steps_and_tests_are_greedy(pursuit_env):
+    cfg = compose_cfg("algo=qmix")
+    env = pursuit_env(batch_size=3)
+    module = make_module(cfg, env)
+    for t_env, eps in [(0, 1.0), (25000, 0.525), (50000, 0.05), (200000, 0.05)]:
+        module.t_env = t_env
+        module.before_rollout()
+        assert module.policy.epsilon == pytest.approx(eps)
+    module.t_env = 0
+    module.before_rollout()
+    with torch.no_grad():
+        module.controller.agent.fc2.bias.copy_(torch.arange(float(env.info.n_actions)))
+        module.controller.agent.fc2.weight.zero_()
+    rollout = EpisodeRunner(env).run(module.policy, test_mode=True)
+    assert bool((rollout.batch.actions[:, :-1][rollout.batch.mask] == env.info.n_actions - 1).all())
+
+
+# --- targets ---
+
+def test_double_q_takes_the_online_argmax_and_the_target_value():
+    online = torch.tensor([[1.0, 5.0, 9.0], [4.0, 3.0, 0.0]])
+    target = torch.tensor([[7.0, 2.0, 100.0], [-1.0, 6.0, 8.0]])
+    avail = torch.tensor([[True, True, False], [True, True, True]])  # agent 0's online best is unavailable
+    assert greedy_next_values(target, avail, online).tolist() == [2.0, -1.0]
+    assert greedy_next_values(target, avail, None).tolist() == [7.0, 8.0]  # plain max of the target net
+    padding = torch.zeros(2, 3, dtype=torch.bool)
+    assert greedy_next_values(target, padding, online).tolist() == [0.0, 0.0]
+    assert greedy_next_values(target, padding, None).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("algo", ["iql", "vdn", "qmix"])
+def test_td_targets_bootstrap_from_the_target_networks_except_after_terminal(pursuit_env, algo):
+    env = pursuit_env(batch_size=4, episode_limit=5)
+    module = QLearner(env.info, MIXERS[algo], **q_hparams(gamma=0.5))
+    batch = EpisodeRunner(env).run(module.policy, test_mode=False).batch.truncated()
+    batch.terminated[0, 2] = True  # bootstraps are cut where terminated
+    with torch.no_grad():
+        online = module.controller.unroll(batch)
+        targets = module.td_targets(batch, online)
+        target_qs = module.target_controller.unroll(batch)[:, 1:]
+        best = online[:, 1:].masked_fill(~batch.avail_actions[:, 1:], -torch.inf).argmax(-1, keepdim=True)
+        next_q = target_qs.gather(-1, best).squeeze(-1)
+        if module.target_mixer is not None:
+            next_q = module.target_mixer(next_q, batch.state[:, 1:])
+    expected = batch.reward.unsqueeze(-1) + 0.5 * next_q * (~batch.terminated).unsqueeze(-1)
+    assert targets.shape == (4, batch.max_steps, 2 if algo == "iql" else 1)
+    assert torch.allclose(targets, expected)
+    assert torch.allclose(targets[0, 2], batch.reward[0, 2].expand_as(targets[0, 2]))
+
+
+# --- updates and the target schedule ---
+
+class RecordTargetUpdates(Callback):
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if module.last_target_update_episode not in (0, *self.updates):
+            self.updates.append(module.last_target_update_episode)
+            online, target = module.controller.state_dict(), module.target_controller.state_dict()
+            assert all(torch.equal(online[k], target[k]) for k in online)
+
+
+def fit(module, env, t_max: int, batch_size: int = 4, callbacks=()):
+    datamodule = OffPolicyDataModule(env, buffer_size=16, batch_size=batch_size, save_replay_buffer=False)
+    trainer = pl.Trainer(max_epochs=-1, logger=False, callbacks=[StopAtTMax(t_max), *callbacks],
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=datamodule)
+    return datamodule
+
+
+def test_target_networks_are_hard_updated_every_200_episodes(pursuit_env):
+    env = pursuit_env(batch_size=10, episode_limit=2)
+    module = QLearner(env.info, MIXERS["qmix"], **q_hparams())
+    recorder = RecordTargetUpdates()
+    fit(module, env, t_max=2 * 10 * 45, callbacks=[recorder])
+    assert module.episodes == 450
+    assert recorder.updates == [200, 400]
+    online, target = module.mixer.state_dict(), module.target_mixer.state_dict()
+    assert not all(torch.equal(online[k], target[k]) for k in online)  # 50 episodes of updates since
+
+
+@pytest.mark.parametrize("algo", ["iql", "vdn", "qmix"])
+def test_updates_start_once_the_buffer_holds_a_batch_and_train_agent_and_mixer(pursuit_env, algo):
+    env = pursuit_env(batch_size=2, episode_limit=3)
+    module = QLearner(env.info, MIXERS[algo], **q_hparams())
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    datamodule = fit(module, env, t_max=1, batch_size=5)
+    assert module.episodes == 6 and module.t_env == 18 and len(datamodule.buffer) == 6  # 3 rollouts, 1 update
+    assert module.last_rollout.batch.batch_size == 6 and module.last_rollout.sample.batch_size == 5
+    changed = {k.split(".")[0] for k, v in module.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == ({"controller", "mixer"} if algo == "qmix" else {"controller"})  # VDN's sum has no weights
+    assert {"loss", "td_error_abs", "q_taken_mean", "target_mean", "grad_norm", "epsilon"} == set(module.last_metrics)
+
+
+def test_learner_refuses_on_policy_rollouts(pursuit_env):
+    env = pursuit_env()
+    module = QLearner(env.info, None, **q_hparams())
+    rollout = EpisodeRunner(env).run(module.policy, test_mode=False)
+    with pytest.raises(TypeError, match="OffPolicyDataModule"):
+        module.learn(rollout)
+    assert isinstance(ReplayRollout(**vars(rollout), sample=rollout.batch), ReplayRollout)
+
+
+# --- configuration ---
+
+@pytest.mark.parametrize("algo, mixer", [("iql", None), ("vdn", VDNMixer), ("qmix", QMixer)])
+def test_configs_carry_pymarls_settings(pursuit_env, algo, mixer):
+    cfg = compose_cfg(f"algo={algo}")
+    validate(cfg)
+    assert cfg.batch_size_run == 1
+    assert (cfg.algo.datamodule.buffer_size, cfg.algo.datamodule.batch_size) == (5000, 32)
+    assert (cfg.algo.target_update_interval, cfg.algo.lr, cfg.algo.gamma) == (200, 0.0005, 0.99)
+    env = pursuit_env()
+    module, datamodule = make_module(cfg, env), make_datamodule(cfg, env)
+    assert (module.mixer is None) if mixer is None else isinstance(module.mixer, mixer)
+    assert isinstance(datamodule, OffPolicyDataModule) and datamodule.buffer.capacity == 5000
+    if algo == "qmix":
+        assert module.mixer.embed_dim == 32 and module.mixer.hyper_w1[0].out_features == 64
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["algo.datamodule.buffer_size=16"], "algo.datamodule.buffer_size=16 is not allowed: it must be at least "
+                                             "algo.datamodule.batch_size=32"),
+        (["algo.datamodule.buffer_size=40", "batch_size_run=64"], "at least batch_size_run=64"),
+        (["algo.datamodule.batch_size=0"], "algo.datamodule.batch_size=0 is not allowed"),
+        (["algo.target_update_interval=0"], "algo.target_update_interval=0 is not allowed"),
+        (["algo.mixer.hypernet_layers=3"], "algo.mixer.hypernet_layers=3 is not allowed; use one of 1, 2"),
+    ],
+)
+def test_bad_replay_and_mixer_settings_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose_cfg("algo=qmix", *overrides))
+
+
+# --- the Hydra entry point ---
+
+SMALL_REPLAY = ["algo.datamodule.batch_size=4", "algo.datamodule.buffer_size=16", "algo.target_update_interval=8"]
+
+
+def load_ckpt(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+
+
+@pytest.mark.parametrize("algo", ["iql", "vdn", "qmix"])
+def test_short_pursuit_run_and_resume(tmp_path, algo):
+    first = train(tmp_path / "first", f"algo={algo}", *SMALL_REPLAY)
+    assert first.returncode == 0, first.stderr[-3000:]
+    ckpt = load_ckpt(tmp_path / "first")
+    assert ckpt["liir_module"]["t_env"] >= 320 and ckpt["liir_module"]["extra"]["last_target_update_episode"] > 0
+    assert any(k.startswith("target_controller.") for k in ckpt["state_dict"])
+    assert any(k.startswith("target_mixer.") for k in ckpt["state_dict"]) == (algo == "qmix")
+    assert "replay_buffer" not in ckpt["OffPolicyDataModule"]  # saving the buffer is off by default
+    rows = read_csv(tmp_path / "first" / "metrics.csv")
+    assert {"loss", "td_error_abs", "q_taken_mean", "target_mean", "grad_norm", "epsilon"} <= set(rows[0])
+
+    ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    resumed = train(tmp_path / "resumed", f"algo={algo}", *SMALL_REPLAY, "t_max=480", f"ckpt_path={ckpt_path}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    steps = [float(r["env_steps"]) for r in read_csv(tmp_path / "resumed" / "metrics.csv")]
+    assert min(steps) > 320 and max(steps) >= 480
+
+
+def test_resume_with_the_saved_replay_buffer_continues_exactly(tmp_path):
+    run = ["algo=vdn", *SMALL_REPLAY, "algo.datamodule.save_replay_buffer=true"]
+    assert train(tmp_path / "straight", *run, "t_max=400").returncode == 0
+    assert train(tmp_path / "first", *run, "t_max=160").returncode == 0
+    saved = load_ckpt(tmp_path / "first")["OffPolicyDataModule"]["replay_buffer"]
+    assert saved["size"] == 16 and saved["episodes"]["obs"].shape == (16, 11, 2, 2)
+    ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    resumed = train(tmp_path / "resumed", *run, "t_max=400", f"ckpt_path={ckpt_path}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    straight, again = load_ckpt(tmp_path / "straight"), load_ckpt(tmp_path / "resumed")
+    assert again["liir_module"]["t_env"] == straight["liir_module"]["t_env"] == 400
+    assert all(torch.equal(straight["state_dict"][k], again["state_dict"][k]) for k in straight["state_dict"])
+    buffers = [c["OffPolicyDataModule"]["replay_buffer"] for c in (straight, again)]
+    assert all(torch.equal(buffers[0]["episodes"][k], buffers[1]["episodes"][k]) for k in buffers[0]["episodes"])
+
+
+def test_tiny_smac_run_resumes_with_its_replay_buffer(tmp_path):
+    smac = ["env=smac_3m", "algo=qmix", *SMALL_REPLAY, "algo.datamodule.save_replay_buffer=true", "batch_size_run=2",
+            "test_interval=200", "log_interval=100", "save_model_interval=200", "test_nepisode=2"]
+    first = train(tmp_path / "first", *smac, "t_max=200")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = load_ckpt(tmp_path / "first")
+    saved = before["OffPolicyDataModule"]["replay_buffer"]
+    assert saved["size"] == before["liir_module"]["episodes"] and saved["episodes"]["obs"].shape[1:] == (61, 3, 30)
+    ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    resumed = train(tmp_path / "resumed", *smac, "t_max=400", f"ckpt_path={ckpt_path}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = load_ckpt(tmp_path / "resumed")
+    new_episodes = after["liir_module"]["episodes"] - before["liir_module"]["episodes"]
+    assert after["OffPolicyDataModule"]["replay_buffer"]["size"] == min(16, saved["size"] + new_episodes)
+    assert any(r["test_battle_won_mean"] for r in read_csv(tmp_path / "resumed" / "metrics.csv"))
