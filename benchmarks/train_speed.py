@@ -19,16 +19,15 @@ import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from liir.build import make_env, make_module, resolve_device
+from liir.build import make_datamodule, make_env, make_module, resolve_device
 from liir.callbacks import StopAtTMax
-from liir.data.datamodule import OnPolicyDataModule
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 WARMUP_STEPS = 2000
 
 
 def fit(cfg, t_max: int) -> tuple[float, int, int]:
-    """Train a fresh module for ``t_max`` env steps; return seconds, env steps and rollouts."""
+    """Train a fresh module for ``t_max`` env steps; return seconds, env steps and updates (training steps)."""
     device = resolve_device(cfg.device)
     pl.seed_everything(cfg.seed, verbose=False)
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
@@ -37,8 +36,8 @@ def fit(cfg, t_max: int) -> tuple[float, int, int]:
                          logger=False, callbacks=[StopAtTMax(t_max)], enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=OnPolicyDataModule(env))
-    return time.perf_counter() - start, module.t_env, module.episodes // cfg.batch_size_run
+    trainer.fit(module, datamodule=make_datamodule(cfg, env))
+    return time.perf_counter() - start, module.t_env, trainer.fit_loop.epoch_loop.batch_progress.total.completed
 
 
 def main(overrides: list[str]) -> dict:
