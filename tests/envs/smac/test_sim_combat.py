@@ -122,6 +122,7 @@ def test_single_target_damage_matches_the_general_rule() -> None:
     import torch
 
     from liir.envs.smac.sim import SmacSim
+    from liir.envs.smac.sim.state import Units
     env = SmacSim(batch_size=256, device="cpu", seed=0, map_name="3s5z_vs_3s6z")
     env.reset()
     gen = torch.Generator().manual_seed(0)
@@ -129,11 +130,12 @@ def test_single_target_damage_matches_the_general_rule() -> None:
     u = st.health.shape[1]
     st.shield = torch.rand(st.shield.shape, generator=gen) * env.roster.shield_max
     st.health = torch.rand(st.health.shape, generator=gen) * env.roster.health_max * (torch.rand(256, u) > 0.1)
-    tgt = torch.randint(0, u, (256, u), generator=gen)
-    fire = torch.rand(256, u, generator=gen) > 0.3
-    alive = st.health > 0
+    units = Units.of(st)  # the loop's batch-last layout: (U, B)
+    tgt = torch.randint(0, u, (u, 256), generator=gen)
+    fire = torch.rand(u, 256, generator=gen) > 0.3
+    alive = units.health > 0
     m = env.mechanics
-    fast = m.single_target_damage(st, alive, fire, tgt)
-    general = m.splash_damage(st, alive, fire, tgt, st.pos, torch.zeros(256, u, u))
+    fast = m.single_target_damage(units, alive, fire, tgt)
+    general = m.splash_damage(units, alive, fire, tgt, torch.zeros(u, u, 256))
     for a, b in zip(fast, general, strict=True):
         torch.testing.assert_close(a, b)

@@ -23,7 +23,7 @@ from liir.envs.smac.sim.mechanics import Mechanics
 from liir.envs.smac.sim.pathing import FlowField
 from liir.envs.smac.sim.reward import Outcome, Scorer
 from liir.envs.smac.sim.roster import Roster
-from liir.envs.smac.sim.state import Order, SimState
+from liir.envs.smac.sim.state import Order, SimState, Units, batch_last
 from liir.envs.smac.terrain import terrain
 
 _MOVES = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])  # N, S, E, W
@@ -90,7 +90,7 @@ class SmacSim(BatchedEnv):
         """Copies at spawn with the map script's enemy order issued (built once, never mutated)."""
         st = SimState.spawn(self.roster, batch_size, self.layout.n_actions, self.device)
         enemy = ~self.roster.is_ally
-        st.order = torch.where(enemy, Order.ATTACK_MOVE, Order.IDLE).expand_as(st.order).clone()
+        st.order = batch_last(torch.where(enemy, Order.ATTACK_MOVE, Order.IDLE).expand_as(st.order))
         if self.map.order.kind == "attack_move":
             st.goal[:, self.roster.n_agents:] = torch.tensor(self.map.order.point, device=self.device)
         return st
@@ -131,7 +131,7 @@ class SmacSim(BatchedEnv):
                          ) -> tuple[SimState, Outcome, torch.Tensor]:
         """One env step of every running copy: (new state, outcome masked to running copies, terminated)."""
         active = ~old.done
-        st = self._run_loops(self._issue(old, actions))
+        st = self._run_loops(old, self._issue(Units.of(old), actions.t()))
         st.steps = old.steps + 1
         st.last_action = torch.nn.functional.one_hot(actions, self.layout.n_actions).float()
         st.heuristic_target = heuristic_target
@@ -142,34 +142,37 @@ class SmacSim(BatchedEnv):
         terminated = masked.battle_over | (masked.timeout & (not self.cfg.continuing_episode))
         return old.blend(active, st), masked, terminated
 
-    def _run_loops(self, st: SimState) -> SimState:
-        """``step_mul`` game loops."""
-        u = st.pos.shape[1]
-        noise = rng.uniform(self.keys, st.ticks, self.cfg.step_mul * u, _JITTER_SALT).view(-1, self.cfg.step_mul, u)
-        for i in range(self.cfg.step_mul):
-            st = self.mechanics.loop(st, noise[:, i])
-        return st
+    def _run_loops(self, st: SimState, units: Units) -> SimState:
+        """``step_mul`` game loops from ``units`` (``st``'s unit fields after the orders were issued)."""
+        b, u = st.health.shape
+        loops = self.cfg.step_mul
+        noise = rng.uniform(self.keys, st.ticks, loops * u, _JITTER_SALT).view(b, loops, u).permute(1, 2, 0)
+        for i in range(loops):
+            units = self.mechanics.loop(units, noise[i])
+        return units.into(st, st.ticks + loops)
 
-    def _issue(self, st: SimState, actions: torch.Tensor) -> SimState:
-        """SMAC's commands: stop, move to pos +- move_amount, attack enemy j / heal ally j (medivac)."""
+    def _issue(self, u: Units, actions: torch.Tensor) -> Units:
+        """SMAC's commands (``actions`` (N, B)): stop, move to pos +- move_amount, attack enemy j / heal ally j."""
         n = self.roster.n_agents
-        alive = st.health[:, :n] > 0
-        pos = st.pos[:, :n]
+        alive = u.health[:n] > 0
         is_move = (actions >= 2) & (actions < N_ACTIONS_NO_ATTACK)
         is_target = actions >= N_ACTIONS_NO_ATTACK
-        medivac = self.roster.ally_medivac
+        medivac = self.roster.ally_medivac.unsqueeze(-1)
         j = (actions - N_ACTIONS_NO_ATTACK).clamp(min=0)
-        order = torch.where(actions == 1, Order.IDLE, st.order[:, :n])
+        order = torch.where(actions == 1, Order.IDLE, u.order[:n])
         order = torch.where(is_move, Order.MOVE, order)
         order = torch.where(is_target, torch.where(medivac, Order.HEAL, Order.ATTACK), order)
         target = torch.where(is_target, torch.where(medivac, j, j + n), -1)
-        target = torch.where(actions == 0, st.target[:, :n], target)
-        goal = torch.where(is_move.unsqueeze(-1), pos + self.moves[(actions - 2).clamp(0, 3)], st.goal[:, :n])
-        out = SimState(**{k: v for k, v in vars(st).items()})
-        out.order = torch.cat([torch.where(alive, order, st.order[:, :n]), st.order[:, n:]], 1)
-        out.target = torch.cat([torch.where(alive, target, st.target[:, :n]), st.target[:, n:]], 1)
-        out.goal = torch.cat([torch.where(alive.unsqueeze(-1), goal, st.goal[:, :n]), st.goal[:, n:]], 1)
-        return out
+        target = torch.where(actions == 0, u.target[:n], target)
+        k = (actions - 2).clamp(0, 3)
+        goal_x = torch.where(is_move, u.x[:n] + self.moves[k, 0], u.goal_x[:n])
+        goal_y = torch.where(is_move, u.y[:n] + self.moves[k, 1], u.goal_y[:n])
+
+        def issued(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+            return torch.cat([torch.where(alive, new, old[:n]), old[n:]], 0)
+
+        return dataclasses.replace(u, order=issued(order, u.order), target=issued(target, u.target),
+                                   goal_x=issued(goal_x, u.goal_x), goal_y=issued(goal_y, u.goal_y))
 
     def _features_impl(self, st: SimState) -> tuple[torch.Tensor, ...]:
         """(avail, obs, state, dead allies, dead enemies) of a state."""
@@ -177,7 +180,8 @@ class SmacSim(BatchedEnv):
         obs = self.features.obs(st, avail)
         dead = st.health <= 0
         n = self.roster.n_agents
-        return avail, obs, self.features.state(st, obs), dead[:, :n].sum(1), dead[:, n:].sum(1)
+        return (avail.contiguous(), obs.contiguous(), self.features.state(st, obs).contiguous(), dead[:, :n].sum(1),
+                dead[:, n:].sum(1))
 
     def _output(self, reward: torch.Tensor, terminated: torch.Tensor, limit: torch.Tensor, won: torch.Tensor
                 ) -> EnvOutput:

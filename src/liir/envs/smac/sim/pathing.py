@@ -49,25 +49,28 @@ class FlowField:
 
     def __init__(self, terrain_name: str, device: torch.device) -> None:
         dist = _distances(terrain_name)
-        self.dist = torch.where(torch.isinf(dist), 1e6, dist).to(device)
-        self.offsets = torch.tensor(_OFFSETS, dtype=torch.long, device=device)
-        self.costs = torch.tensor([math.hypot(dx, dy) for dx, dy in _OFFSETS], device=device)
+        self.dist = torch.where(torch.isinf(dist), 1e6, dist).to(device).flatten()  # index goal * C + cell
+        self.off_x = torch.tensor([dx for dx, _ in _OFFSETS], device=device).view(-1, 1, 1)
+        self.off_y = torch.tensor([dy for _, dy in _OFFSETS], device=device).view(-1, 1, 1)
+        self.costs = torch.tensor([math.hypot(dx, dy) for dx, dy in _OFFSETS], device=device).view(-1, 1, 1)
 
     @staticmethod
-    def _cell(pos: torch.Tensor) -> torch.Tensor:
-        return pos.floor().long().clamp(0, MAP_SIZE - 1)
+    def _cell(v: torch.Tensor) -> torch.Tensor:
+        return v.floor().long().clamp(0, MAP_SIZE - 1)
 
-    def steer(self, pos: torch.Tensor, dest: torch.Tensor) -> torch.Tensor:
-        """(B, U, 2) point to head for: ``dest`` when the straight way is free, else the best next cell's centre."""
-        c, g = self._cell(pos), self._cell(dest)
-        g_flat = (g[..., 0] * MAP_SIZE + g[..., 1]).unsqueeze(-1)  # (B, U, 1)
-        here = self.dist.view(-1)[g_flat.squeeze(-1) * MAP_SIZE * MAP_SIZE + c[..., 0] * MAP_SIZE + c[..., 1]]
-        delta = (g - c).abs().float()
-        octile = delta.max(-1).values + (math.sqrt(2) - 1) * delta.min(-1).values
-        nb = (c.unsqueeze(-2) + self.offsets).clamp(0, MAP_SIZE - 1)  # (B, U, 8, 2)
-        nb_flat = nb[..., 0] * MAP_SIZE + nb[..., 1]
-        via = self.dist.view(-1)[g_flat * MAP_SIZE * MAP_SIZE + nb_flat] + self.costs
-        best = via.argmin(-1, keepdim=True)
-        waypoint = nb.gather(-2, best.unsqueeze(-1).expand(*best.shape, 2)).squeeze(-2).float() + 0.5
+    def steer(self, x: torch.Tensor, y: torch.Tensor, dest_x: torch.Tensor, dest_y: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Point to head for (any shape): the destination when the straight way is free, else the best next
+        cell's centre."""
+        cx, cy, gx, gy = self._cell(x), self._cell(y), self._cell(dest_x), self._cell(dest_y)
+        g_base = (gx * MAP_SIZE + gy) * (MAP_SIZE * MAP_SIZE)
+        here = self.dist[g_base + cx * MAP_SIZE + cy]
+        ax, ay = (gx - cx).abs().float(), (gy - cy).abs().float()
+        octile = torch.maximum(ax, ay) + (math.sqrt(2) - 1) * torch.minimum(ax, ay)
+        nx = (cx.unsqueeze(0) + self.off_x).clamp(0, MAP_SIZE - 1)  # (8, ...)
+        ny = (cy.unsqueeze(0) + self.off_y).clamp(0, MAP_SIZE - 1)
+        via = self.dist[g_base.unsqueeze(0) + nx * MAP_SIZE + ny] + self.costs
+        best = via.argmin(0, keepdim=True)
         detour = (here > octile + 0.5) & (here < 1e5)
-        return torch.where(detour.unsqueeze(-1), waypoint, dest)
+        return (torch.where(detour, nx.gather(0, best).squeeze(0).float() + 0.5, dest_x),
+                torch.where(detour, ny.gather(0, best).squeeze(0).float() + 0.5, dest_y))

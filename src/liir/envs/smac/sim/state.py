@@ -8,6 +8,14 @@ import torch
 
 from liir.envs.smac.sim.roster import Roster
 
+UNIT_FIELDS = ("pos", "health", "shield", "cooldown", "energy", "since_damage", "order", "target", "goal")
+
+
+def batch_last(t: torch.Tensor) -> torch.Tensor:
+    """``t`` (B, ...) with the same indexing, its memory reordered so that the batch index moves fastest."""
+    rev = tuple(reversed(range(t.dim())))
+    return t.permute(rev).contiguous().permute(rev)
+
 
 class Order:
     """Unit orders (SC2 abilities as SMAC issues them, plus the enemy's attack-move)."""
@@ -21,7 +29,11 @@ class Order:
 
 @dataclass
 class SimState:
-    """Positions, vitals, orders and episode counters of B copies with U units and N agents."""
+    """Positions, vitals, orders and episode counters of B copies with U units and N agents.
+
+    The unit fields (``UNIT_FIELDS``) are indexed [b, u, ...] but stored batch-last in memory (the batch is
+    the fastest-moving index), so that ``Units.of`` is a free view; see ``Units``.
+    """
 
     pos: torch.Tensor  # (B, U, 2)
     health: torch.Tensor  # (B, U)
@@ -44,7 +56,7 @@ class SimState:
         """B copies at the roster's spawn layout, before the enemy order is issued."""
         b, u, n = batch_size, r.init_pos.shape[0], r.n_agents
         zeros = torch.zeros(b, u, device=device)
-        return SimState(
+        st = SimState(
             pos=r.init_pos.expand(b, u, 2).clone(),
             health=r.health_max.expand(b, u).clone(),
             shield=r.shield_max.expand(b, u).clone(),
@@ -61,6 +73,9 @@ class SimState:
             ticks=torch.zeros(b, dtype=torch.long, device=device),
             done=torch.zeros(b, dtype=torch.bool, device=device),
         )
+        for name in UNIT_FIELDS:
+            setattr(st, name, batch_last(getattr(st, name)))
+        return st
 
     def blend(self, mask: torch.Tensor, other: SimState) -> SimState:
         """A state taking ``other``'s values where ``mask`` (B,) is True, this one's elsewhere."""
@@ -70,3 +85,41 @@ class SimState:
             m = mask.view(-1, *([1] * (mine.dim() - 1)))
             out[f.name] = torch.where(m, theirs, mine)
         return SimState(**out)
+
+
+@dataclass
+class Units:
+    """The unit fields of a ``SimState`` inside the game loops, batch-last: every field is (U, B).
+
+    With the batch as the innermost dimension every per-unit (U, B) and per-pair (U, U, B) operation runs
+    over contiguous memory along the copies, which lets compiled kernels use full SIMD vectors; in the
+    (B, U) layout they would work on rows of only U (or 2) numbers.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    health: torch.Tensor
+    shield: torch.Tensor
+    cooldown: torch.Tensor
+    energy: torch.Tensor
+    since_damage: torch.Tensor
+    order: torch.Tensor
+    target: torch.Tensor
+    goal_x: torch.Tensor
+    goal_y: torch.Tensor
+
+    @staticmethod
+    def of(st: SimState) -> Units:
+        """``st``'s unit fields, batch-last (views: free when ``st`` is stored batch-last)."""
+        return Units(x=st.pos[..., 0].t(), y=st.pos[..., 1].t(), health=st.health.t(), shield=st.shield.t(),
+                     cooldown=st.cooldown.t(), energy=st.energy.t(), since_damage=st.since_damage.t(),
+                     order=st.order.t(), target=st.target.t(), goal_x=st.goal[..., 0].t(), goal_y=st.goal[..., 1].t())
+
+    def into(self, st: SimState, ticks: torch.Tensor) -> SimState:
+        """``st`` with its unit fields replaced by (views of) these, and ``ticks`` set."""
+        return SimState(
+            pos=torch.stack([self.x, self.y]).permute(2, 1, 0), health=self.health.t(), shield=self.shield.t(),
+            cooldown=self.cooldown.t(), energy=self.energy.t(), since_damage=self.since_damage.t(),
+            order=self.order.t(), target=self.target.t(),
+            goal=torch.stack([self.goal_x, self.goal_y]).permute(2, 1, 0), last_action=st.last_action,
+            heuristic_target=st.heuristic_target, steps=st.steps, episode=st.episode, ticks=ticks, done=st.done)
