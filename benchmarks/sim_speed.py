@@ -22,10 +22,10 @@ from liir.envs.smac import make_smac_env
 
 def run(env, steps: int, gen: torch.Generator) -> None:  # noqa: ANN001 - any BatchedEnv
     out = env.reset()
-    b, n, a = out.avail_actions.shape
     for _ in range(steps):
-        probs = out.avail_actions.float().view(b * n, a)
-        actions = torch.multinomial(probs, 1, generator=gen).view(b, n)
+        # uniform over the available actions: the largest of i.i.d. uniform keys (as SMAX's Gumbel-max sampling)
+        keys = torch.rand(out.avail_actions.shape, generator=gen, device=out.avail_actions.device)
+        actions = torch.where(out.avail_actions, keys, -1.0).argmax(-1)
         out = env.step(actions)
         ended = out.ended
         if bool(ended.any()):

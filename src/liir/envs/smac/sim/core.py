@@ -51,12 +51,14 @@ class SmacSim(BatchedEnv):
         self.scorer = Scorer(self.roster, self.cfg, self.map.limit, self.map.map_type == "MMM")
         self.keys = rng.env_keys(seed, batch_size, self.device)
         self.moves = _MOVES.to(self.device) * float(self.cfg.move_amount)
-        # the hot path: one env step and the features (torch.compile fuses them; about a minute to compile)
-        self._transition = self._compiled(self._transition_impl) if compile else self._transition_impl
+        # the hot path: one env step with its features (torch.compile fuses them; about a minute to compile)
+        self._step = self._compiled(self._step_impl) if compile else self._step_impl
         self._features = self._compiled(self._features_impl) if compile else self._features_impl
         self._template = self._spawn_template(batch_size)
+        self._spawn_features = self._features_impl(self._template)  # every copy's features right after a reset
         self.state = dataclasses.replace(self._template, done=torch.ones_like(self._template.done))
-        self.avail = self.features.avail(self.state)
+        self._last_features = self._features_impl(self.state)
+        self.avail = self._last_features[0]
         self.last_outcome: Outcome | None = None
         self.info = EnvInfo(
             n_agents=lay.n_agents, n_actions=lay.n_actions, obs_shape=lay.obs_len, state_shape=lay.state_len,
@@ -106,12 +108,18 @@ class SmacSim(BatchedEnv):
             goal[:, self.roster.n_agents:] = (a + u * (b - a)).unsqueeze(1)
             fresh.goal = goal
         self.state = self.state.blend(mask, fresh)
-        return self.observe()
+        # reset copies show the spawn features, the others those of their last step: nothing to recompute
+        features = tuple(torch.where(mask.view(-1, *([1] * (spawn.dim() - 1))), spawn, last)
+                         for spawn, last in zip(self._spawn_features, self._last_features, strict=True))
+        return self._quiet_output(features)
 
     def observe(self) -> EnvOutput:
-        """Features of the current state with zero reward and flags (after reset or an edit of ``state``)."""
+        """Features of the current state with zero reward and flags (after an edit of ``state``)."""
+        return self._quiet_output(self._features(self.state))
+
+    def _quiet_output(self, features: tuple[torch.Tensor, ...]) -> EnvOutput:
         zeros = torch.zeros_like(self.state.done)
-        return self._output(torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros)
+        return self._output(features, torch.zeros(self.info.batch_size, device=self.device), zeros, zeros, zeros)
 
     # -- stepping -------------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> EnvOutput:
@@ -123,11 +131,17 @@ class SmacSim(BatchedEnv):
         else:
             check_actions_available(actions, self.avail, ~old.done)
         self.last_actions = actions
-        self.state, out, terminated = self._transition(old, actions, heuristic_target)
+        self.state, out, terminated, features = self._step(old, actions, heuristic_target)
         self.last_outcome = out
-        return self._output(out.reward, terminated, out.timeout, out.won)
+        return self._output(features, out.reward, terminated, out.timeout, out.won)
 
-    def _transition_impl(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
+    def _step_impl(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
+                   ) -> tuple[SimState, Outcome, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """``_transition`` and the new state's features, as one function for the compiler."""
+        st, out, terminated = self._transition(old, actions, heuristic_target)
+        return st, out, terminated, self._features_impl(st)
+
+    def _transition(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
                          ) -> tuple[SimState, Outcome, torch.Tensor]:
         """One env step of every running copy: (new state, outcome masked to running copies, terminated)."""
         active = ~old.done
@@ -176,15 +190,14 @@ class SmacSim(BatchedEnv):
 
     def _features_impl(self, st: SimState) -> tuple[torch.Tensor, ...]:
         """(avail, obs, state, dead allies, dead enemies) of a state."""
-        avail = self.features.avail(st)
-        obs = self.features.obs(st, avail)
+        avail, obs, state = self.features.all(st)
         dead = st.health <= 0
         n = self.roster.n_agents
-        return (avail.contiguous(), obs.contiguous(), self.features.state(st, obs).contiguous(), dead[:, :n].sum(1),
-                dead[:, n:].sum(1))
+        return avail, obs, state, dead[:, :n].sum(1), dead[:, n:].sum(1)
 
-    def _output(self, reward: torch.Tensor, terminated: torch.Tensor, limit: torch.Tensor, won: torch.Tensor
-                ) -> EnvOutput:
-        self.avail, obs, state, dead_allies, dead_enemies = self._features(self.state)
+    def _output(self, features: tuple[torch.Tensor, ...], reward: torch.Tensor, terminated: torch.Tensor,
+                limit: torch.Tensor, won: torch.Tensor) -> EnvOutput:
+        self._last_features = features
+        self.avail, obs, state, dead_allies, dead_enemies = features
         return EnvOutput(obs=obs, state=state, avail_actions=self.avail, reward=reward, terminated=terminated,
                          episode_limit=limit, battle_won=won, dead_allies=dead_allies, dead_enemies=dead_enemies)

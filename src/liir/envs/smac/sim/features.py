@@ -3,6 +3,10 @@
 Layouts, normalisers and quirks follow smac-interface.md §5, §7, §8 and §15 exactly: relative positions
 and distances divided by sight range 9, visibility strict ``< 9``, attack availability ``<= 6``, state
 positions relative to the map centre divided by the playable size, dead units as zero rows.
+
+Everything is built batch-last (per-agent blocks as (N, features, B), like the game loop's ``Units``) so
+that compiled kernels vectorise over the copies; only the finished tensors are transposed to the
+protocol's (B, ...) layout.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ MAX_DISTANCE = float(MAP_SIZE)  # playable width and height of every SMAC map
 MEDIVAC_MAX_ENERGY = 200.0
 
 
+def _norm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x * x + y * y).sqrt()
+
+
 class Features:
     """Builds avail / obs / state tensors for one map, one set of flags, one device."""
 
@@ -32,131 +40,145 @@ class Features:
         m = float(cfg.move_amount)
         half = m / 2
         # can_move probes (N, S, E, W) one half move away, and the 8 pathing / 9 height sample offsets
-        self.move_probe = torch.tensor([[0, half], [0, -half], [half, 0], [-half, 0]], device=dev)
-        self.sample_offsets = torch.tensor(
-            [[0, 2 * m], [0, -2 * m], [2 * m, 0], [-2 * m, 0], [m, m], [-m, -m], [m, -m], [-m, m], [0, 0]],
-            device=dev)
+        probe = torch.tensor([[0, half], [0, -half], [half, 0], [-half, 0]], device=dev)
+        samples = torch.tensor([[0, 2 * m], [0, -2 * m], [2 * m, 0], [-2 * m, 0], [m, m], [-m, -m], [m, -m], [-m, m],
+                                [0, 0]], device=dev)
+        self.probe_x, self.probe_y = probe[:, 0].view(1, -1, 1), probe[:, 1].view(1, -1, 1)  # (1, 4, 1)
+        self.sample_x, self.sample_y = samples[:, 0].view(1, -1, 1), samples[:, 1].view(1, -1, 1)  # (1, 9, 1)
         others = [[j for j in range(n) if j != i] for i in range(n)]
         self.others = torch.tensor(others, dtype=torch.long, device=dev).view(n, max(n - 1, 0))
-        self.medivac = roster.ally_medivac  # (N,)
+        self.rows = torch.arange(n, device=dev).unsqueeze(-1)
+        self.medivac = roster.ally_medivac.view(-1, 1, 1)  # (N, 1, 1)
         self.has_medivac = bool(roster.ally_medivac.any())
-        self.healable = ~roster.ally_medivac  # allies a medivac may target
+        self.healable = (~roster.ally_medivac).unsqueeze(-1)  # allies a medivac may target, (N, 1)
+        self.types = roster.type_onehot.unsqueeze(-1)  # (U, utb, 1)
+        self.health_max = roster.health_max.unsqueeze(-1)
+        self.shield_max = roster.shield_max.clamp(min=1e-6).unsqueeze(-1)
+        self.max_cd = roster.max_cd[:n].unsqueeze(-1)
+        self.state_medivac = roster.ally_medivac.unsqueeze(-1)
 
-    def _cells(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SMAC's ``int()`` cell of world points and whether it lies inside the map."""
-        cell = pos.trunc().long()
-        inside = ((cell >= 0) & (cell < MAP_SIZE)).all(-1)
-        c = cell.clamp(0, MAP_SIZE - 1)
-        return c[..., 0] * MAP_SIZE + c[..., 1], inside
+    # -- the protocol's (B, ...) tensors --------------------------------------------------------------------
+    def all(self, st: SimState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(avail (B, N, A) bool, obs (B, N, obs_len), state (B, state_len)), contiguous."""
+        avail = self._avail(st)
+        obs = self._obs(st, avail)
+        return avail.permute(2, 0, 1).contiguous(), obs.permute(2, 0, 1).contiguous(), self._state(st, obs)
 
     def avail(self, st: SimState) -> torch.Tensor:
         """(B, N, A) bool per smac-interface.md §5."""
-        lay = self.lay
-        n, e = lay.n_agents, lay.n_enemies
-        pos = st.pos[:, :n]
-        alive = st.health[:, :n] > 0
-        flat, inside = self._cells(pos.unsqueeze(2) + self.move_probe)
-        can_move = inside & (self.pathable[flat] > 0)
-        d_en = torch.cdist(pos, st.pos[:, n:])  # (B, N, M)
-        attack = (st.health[:, None, n:] > 0) & (d_en <= SHOOT_RANGE)
-        if self.has_medivac:
-            d_al = torch.cdist(pos, pos)
-            heal = (alive & self.healable).unsqueeze(1) & (d_al <= SHOOT_RANGE)  # (B, N, N) [i, j]
-            k = min(n, e)
-            heal_cols = torch.zeros_like(attack)
-            heal_cols[..., :k] = heal[..., :k]
-            attack = torch.where(self.medivac.view(1, -1, 1), heal_cols, attack)
-        alive_av = torch.cat([torch.zeros_like(alive).unsqueeze(-1), torch.ones_like(alive).unsqueeze(-1),
-                              can_move, attack], dim=-1)
-        dead_av = torch.zeros_like(alive_av)
-        dead_av[..., 0] = True
-        return torch.where(alive.unsqueeze(-1), alive_av, dead_av)
+        return self._avail(st).permute(2, 0, 1).contiguous()
 
-    def _unit_vitals(self, st: SimState, lo: int, hi: int, shield: bool) -> list[torch.Tensor]:
-        """[health/max, (shield/max)] of units lo..hi as (B, k, 1) tensors."""
-        r = self.r
-        out = [(st.health[:, lo:hi] / r.health_max[lo:hi]).unsqueeze(-1)]
+    # -- batch-last builders ----------------------------------------------------------------------------------
+    @staticmethod
+    def _cells(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SMAC's ``int()`` cell of world points and whether it lies inside the map."""
+        cx, cy = x.trunc().long(), y.trunc().long()
+        inside = (cx >= 0) & (cx < MAP_SIZE) & (cy >= 0) & (cy < MAP_SIZE)
+        return cx.clamp(0, MAP_SIZE - 1) * MAP_SIZE + cy.clamp(0, MAP_SIZE - 1), inside
+
+    def _avail(self, st: SimState) -> torch.Tensor:
+        """(N, A, B) bool."""
+        n, e = self.lay.n_agents, self.lay.n_enemies
+        x, y, health = st.pos[..., 0].t(), st.pos[..., 1].t(), st.health.t()  # (U, B)
+        alive = health[:n] > 0
+        flat, inside = self._cells(x[:n].unsqueeze(1) + self.probe_x, y[:n].unsqueeze(1) + self.probe_y)
+        can_move = inside & (self.pathable[flat] > 0)  # (N, 4, B)
+        d_en = _norm(x[n:].unsqueeze(0) - x[:n].unsqueeze(1), y[n:].unsqueeze(0) - y[:n].unsqueeze(1))  # (N, M, B)
+        attack = (health[n:] > 0).unsqueeze(0) & (d_en <= SHOOT_RANGE)
+        if self.has_medivac:
+            d_al = _norm(x[:n].unsqueeze(0) - x[:n].unsqueeze(1), y[:n].unsqueeze(0) - y[:n].unsqueeze(1))
+            heal = (alive & self.healable).unsqueeze(0) & (d_al <= SHOOT_RANGE)  # (N, N, B) [i, j]
+            k = min(n, e)
+            heal_cols = torch.cat([heal[:, :k], torch.zeros_like(attack[:, k:])], 1)
+            attack = torch.where(self.medivac, heal_cols, attack)
+        ones = torch.ones_like(alive).unsqueeze(1)
+        alive_av = torch.cat([~ones, ones, can_move, attack], 1)
+        dead_av = torch.cat([ones, ~ones.expand_as(alive_av[:, 1:])], 1)
+        return torch.where(alive.unsqueeze(1), alive_av, dead_av)
+
+    def _vitals(self, st: SimState, lo: int, hi: int, shield: bool) -> list[torch.Tensor]:
+        """[health/max, (shield/max)] of units lo..hi as (k, B) tensors."""
+        out = [st.health[:, lo:hi].t() / self.health_max[lo:hi]]
         if shield:
-            out.append((st.shield[:, lo:hi] / r.shield_max[lo:hi].clamp(min=1e-6)).unsqueeze(-1))
+            out.append(st.shield[:, lo:hi].t() / self.shield_max[lo:hi])
         return out
 
-    def obs(self, st: SimState, avail: torch.Tensor) -> torch.Tensor:
-        """(B, N, obs_len) float per smac-interface.md §7."""
-        r, lay, cfg = self.r, self.lay, self.cfg
-        n, e = lay.n_agents, lay.n_enemies
-        b = st.pos.shape[0]
-        pos = st.pos[:, :n]
-        alive = st.health > 0
-        me_alive = alive[:, :n]
-        rel = st.pos.unsqueeze(1) - pos.unsqueeze(2)  # (B, N, U, 2) [i, j] = p_j - p_i
-        dist = rel.norm(dim=-1)
-        visible = (dist < SIGHT_RANGE) & alive.unsqueeze(1) & me_alive.unsqueeze(-1)
-        geo = torch.cat([(dist / SIGHT_RANGE).unsqueeze(-1), rel / SIGHT_RANGE], dim=-1)  # (B, N, U, 3)
+    def _obs(self, st: SimState, avail: torch.Tensor) -> torch.Tensor:
+        """(N, obs_len, B) float per smac-interface.md §7, from ``avail`` (N, A, B)."""
+        lay, cfg = self.lay, self.cfg
+        n, e, utb = lay.n_agents, lay.n_enemies, lay.utb
+        b = st.health.shape[0]
+        x, y = st.pos[..., 0].t(), st.pos[..., 1].t()
+        alive = st.health.t() > 0
+        me_alive = alive[:n]
+        rx = x.unsqueeze(0) - x[:n].unsqueeze(1)  # (N, U, B) [i, j] = x_j - x_i
+        ry = y.unsqueeze(0) - y[:n].unsqueeze(1)
+        dist = _norm(rx, ry)
+        visible = ((dist < SIGHT_RANGE) & alive.unsqueeze(0) & me_alive.unsqueeze(1)).unsqueeze(2)  # (N, U, 1, B)
+        geo = torch.stack([dist / SIGHT_RANGE, rx / SIGHT_RANGE, ry / SIGHT_RANGE], 2)  # (N, U, 3, B)
         blocks = [self._move_feats(st, avail)]
 
-        en = [avail[:, :, N_ACTIONS_NO_ATTACK:].float().unsqueeze(-1), geo[:, :, n:]]
+        en = [avail[:, N_ACTIONS_NO_ATTACK:].float().unsqueeze(2), geo[:, n:]]
         if cfg.obs_all_health:
-            en += [v.unsqueeze(1).expand(b, n, e, 1) for v in self._unit_vitals(st, n, n + e, bool(lay.shield_enemy))]
-        en.append(r.type_onehot[n:].expand(b, n, e, lay.utb))
-        blocks.append((torch.cat(en, -1) * visible[:, :, n:].unsqueeze(-1)).flatten(2))
+            en += [v.view(1, e, 1, b).expand(n, e, 1, b) for v in self._vitals(st, n, n + e, bool(lay.shield_enemy))]
+        en.append(self.types[n:].unsqueeze(0).expand(n, e, utb, b))
+        blocks.append((torch.cat(en, 2) * visible[:, n:]).flatten(1, 2))
 
         if n > 1:
-            al = [torch.ones(b, n, n, 1, device=pos.device), geo[:, :, :n]]
+            al = [torch.ones_like(geo[:, :n, :1]), geo[:, :n]]
             if cfg.obs_all_health:
-                al += [v.unsqueeze(1).expand(b, n, n, 1) for v in self._unit_vitals(st, 0, n, bool(lay.shield_ally))]
-            al.append(r.type_onehot[:n].expand(b, n, n, lay.utb))
+                al += [v.view(1, n, 1, b).expand(n, n, 1, b) for v in self._vitals(st, 0, n, bool(lay.shield_ally))]
+            al.append(self.types[:n].unsqueeze(0).expand(n, n, utb, b))
             if cfg.obs_last_action:
-                al.append(st.last_action.unsqueeze(1).expand(b, n, n, lay.n_actions))
-            allies = torch.cat(al, -1) * visible[:, :, :n].unsqueeze(-1)
-            idx = self.others.view(1, n, n - 1, 1).expand(b, n, n - 1, allies.shape[-1])
-            blocks.append(allies.gather(2, idx).flatten(2))
+                al.append(st.last_action.permute(1, 2, 0).unsqueeze(0).expand(n, n, lay.n_actions, b))
+            allies = torch.cat(al, 2) * visible[:, :n]
+            blocks.append(allies[self.rows, self.others].flatten(1, 2))
 
-        own = self._unit_vitals(st, 0, n, bool(lay.shield_ally)) if cfg.own_health else []
-        own.append(r.type_onehot[:n].expand(b, n, lay.utb))
+        own = self._vitals(st, 0, n, bool(lay.shield_ally)) if cfg.own_health else []
+        own = [v.unsqueeze(1) for v in own] + [self.types[:n].expand(n, utb, b)]
         if cfg.obs_timestep_number:
-            own.append(torch.zeros(b, n, 1, device=pos.device))  # SMAC allocates this slot but never writes it
-        blocks.append(torch.cat(own, -1))
-        out = torch.cat(blocks, -1) * me_alive.unsqueeze(-1)
+            own.append(torch.zeros_like(own[0][:, :1]))  # SMAC allocates this slot but never writes it
+        blocks.append(torch.cat(own, 1))
+        out = torch.cat(blocks, 1) * me_alive.unsqueeze(1)
         if cfg.obs_timestep_number:
-            out = torch.cat([out, self._timestep(st).view(b, 1, 1).expand(b, n, 1)], -1)
+            out = torch.cat([out, self._timestep(st).view(1, 1, b).expand(n, 1, b)], 1)
         return out
 
     def _move_feats(self, st: SimState, avail: torch.Tensor) -> torch.Tensor:
+        """(N, move, B): can-move flags, then the pathing and height samples when switched on."""
         n = self.lay.n_agents
-        feats = [avail[:, :, 2:N_ACTIONS_NO_ATTACK].float()]
+        feats = [avail[:, 2:N_ACTIONS_NO_ATTACK].float()]
         if self.cfg.obs_pathing_grid or self.cfg.obs_terrain_height:
-            points = st.pos[:, :n].trunc().unsqueeze(2) + self.sample_offsets  # (B, N, 9, 2)
-            flat, inside = self._cells(points)
+            x, y = st.pos[:, :n, 0].t().trunc().unsqueeze(1), st.pos[:, :n, 1].t().trunc().unsqueeze(1)
+            flat, inside = self._cells(x + self.sample_x, y + self.sample_y)  # (N, 9, B)
             if self.cfg.obs_pathing_grid:
-                feats.append(torch.where(inside, self.pathable[flat], 1.0)[..., :8])
+                feats.append(torch.where(inside, self.pathable[flat], 1.0)[:, :8])
             if self.cfg.obs_terrain_height:
                 feats.append(torch.where(inside, self.height[flat], 1.0))
-        return torch.cat(feats, -1)
+        return torch.cat(feats, 1)
 
     def _timestep(self, st: SimState) -> torch.Tensor:
         return st.steps.float() / self.limit
 
-    def state(self, st: SimState, obs: torch.Tensor) -> torch.Tensor:
-        """(B, state_len) float per smac-interface.md §8."""
-        r, lay, cfg = self.r, self.lay, self.cfg
-        n, e = lay.n_agents, lay.n_enemies
-        b = st.pos.shape[0]
+    def _state(self, st: SimState, obs: torch.Tensor) -> torch.Tensor:
+        """(B, state_len) float per smac-interface.md §8, from ``obs`` (N, obs_len, B)."""
+        lay, cfg = self.lay, self.cfg
+        n, e, utb = lay.n_agents, lay.n_enemies, lay.utb
+        b = st.health.shape[0]
         if cfg.obs_instead_of_state:
-            return obs.flatten(1)
-        alive = (st.health > 0).unsqueeze(-1)
-        xy = (st.pos - MAP_CENTRE) / MAX_DISTANCE
-        cd = torch.where(self.medivac, st.energy[:, :n] / MEDIVAC_MAX_ENERGY, st.cooldown[:, :n] / r.max_cd[:n])
-        ally = [(st.health[:, :n] / r.health_max[:n]).unsqueeze(-1), cd.unsqueeze(-1), xy[:, :n]]
-        if lay.shield_ally:
-            ally.append((st.shield[:, :n] / r.shield_max[:n]).unsqueeze(-1))
-        ally.append(r.type_onehot[:n].expand(b, n, lay.utb))
-        enemy = [(st.health[:, n:] / r.health_max[n:]).unsqueeze(-1), xy[:, n:]]
-        if lay.shield_enemy:
-            enemy.append((st.shield[:, n:] / r.shield_max[n:]).unsqueeze(-1))
-        enemy.append(r.type_onehot[n:].expand(b, e, lay.utb))
-        parts = [(torch.cat(ally, -1) * alive[:, :n]).flatten(1), (torch.cat(enemy, -1) * alive[:, n:]).flatten(1)]
+            return obs.permute(2, 0, 1).reshape(b, -1)
+        alive = (st.health.t() > 0).unsqueeze(1)  # (U, 1, B)
+        x, y = (st.pos[..., 0].t() - MAP_CENTRE) / MAX_DISTANCE, (st.pos[..., 1].t() - MAP_CENTRE) / MAX_DISTANCE
+        cd = torch.where(self.state_medivac, st.energy[:, :n].t() / MEDIVAC_MAX_ENERGY,
+                         st.cooldown[:, :n].t() / self.max_cd)
+        vit_al = self._vitals(st, 0, n, bool(lay.shield_ally))
+        ally = [vit_al[0], cd, x[:n], y[:n]] + vit_al[1:]
+        ally = torch.cat([torch.stack(ally, 1), self.types[:n].expand(n, utb, b)], 1)
+        vit_en = self._vitals(st, n, n + e, bool(lay.shield_enemy))
+        enemy = torch.cat([torch.stack([vit_en[0], x[n:], y[n:]] + vit_en[1:], 1), self.types[n:].expand(e, utb, b)], 1)
+        parts = [(ally * alive[:n]).flatten(0, 1), (enemy * alive[n:]).flatten(0, 1)]
         if cfg.state_last_action:
-            parts.append(st.last_action.flatten(1))
+            parts.append(st.last_action.permute(1, 2, 0).flatten(0, 1))
         if cfg.state_timestep_number:
-            parts.append(self._timestep(st).unsqueeze(-1))
-        return torch.cat(parts, -1)
+            parts.append(self._timestep(st).unsqueeze(0))
+        return torch.cat(parts, 0).t().contiguous()

@@ -101,7 +101,7 @@ class StarCraft2Env:
     def get_state_dict(self) -> dict[str, np.ndarray]:
         """SMAC's structured state: ally rows, enemy rows, optional last actions and timestep."""
         lay, cfg = self._sim.layout, self._sim.cfg
-        st = self._sim.features.state(self._sim.state, self._sim.features.obs(self._sim.state, self._sim.avail))
+        st = self._sim.features.all(self._sim.state)[2]
         if cfg.obs_instead_of_state:
             raise NotImplementedError("get_state_dict() is undefined with obs_instead_of_state")
         flat = st[0].cpu().numpy()
