@@ -44,14 +44,14 @@ def wandb_run_file(run_dir: Path) -> Path:
 def trained(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     runs = {}
-    for algo in ("iac", "central_v"):
+    for algo in ("iac", "central_v", "coma"):
         result = train(root / algo, f"algo={algo}")
         assert result.returncode == 0, result.stderr[-3000:]
         runs[algo] = root / algo
     return runs
 
 
-@pytest.mark.parametrize("algo", ["iac", "central_v"])
+@pytest.mark.parametrize("algo", ["iac", "central_v", "coma"])
 def test_short_run_writes_checkpoint_csv_and_wandb(trained, algo):
     run_dir = trained[algo]
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
@@ -82,9 +82,11 @@ def test_short_run_writes_checkpoint_csv_and_wandb(trained, algo):
     assert test_steps == [40, 200, 320]
 
 
-def test_resume_continues_env_steps_and_the_wandb_run(trained, tmp_path):
-    first = trained["iac"]
-    result = train(tmp_path / "resumed", "algo=iac", "t_max=480", f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}")
+@pytest.mark.parametrize("algo", ["iac", "coma"])
+def test_resume_continues_env_steps_and_the_wandb_run(trained, tmp_path, algo):
+    first = trained[algo]
+    ckpt = first / "checkpoints" / "last.ckpt"
+    result = train(tmp_path / "resumed", f"algo={algo}", "t_max=480", f"ckpt_path={ckpt}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_csv(tmp_path / "resumed" / "metrics.csv")
     steps = [float(r["env_steps"]) for r in rows]

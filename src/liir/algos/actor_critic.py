@@ -1,4 +1,4 @@
-"""On-policy actor-critic learners sharing one rollout/loss skeleton: IAC and Central-V.
+"""On-policy actor-critic learners sharing one rollout/loss skeleton: IAC, Central-V and COMA.
 
 The actor is pymarl's shared RNN agent acting with the ε-floor policy π̃; the critic is trained on
 TD(λ) targets from a hard-updated target critic, either one optimiser step per time step as pymarl's
@@ -26,7 +26,7 @@ from liir.algos.controller import (
 from liir.data.episode import EpisodeBatch
 from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
-from liir.nn.critics import MLPCritic
+from liir.nn.critics import MLPCritic, coma_critic_input_dim, coma_critic_inputs
 from liir.returns import lambda_returns
 
 CRITIC_TRAIN_MODES = ("seq", "batch")
@@ -188,14 +188,20 @@ class ActorCritic(MARLModule):
             self.target_critic.load_state_dict(self.critic.state_dict())
             self.last_target_update_step = self.critic_training_steps
 
-    def train_actor(self, batch: EpisodeBatch, advantages: torch.Tensor) -> dict[str, float]:
-        """One policy-gradient step: −E[A · log π̃(u)] over real transitions, agents averaged."""
+    def train_actor(
+        self, batch: EpisodeBatch, advantages: torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
+    ) -> dict[str, float]:
+        """One policy-gradient step: −E[A · log π̃(u)] over real transitions, agents averaged.
+
+        ``advantages`` (B, T, N), or a function of the policy's π̃ (B, T, N, A) (detached) giving them, for
+        baselines that average over the policy (COMA).
+        """
         hp = self.hparams
         actor_opt = self.optimizers()[0]
         logits = self.controller.unroll(batch)[:, :-1]
-        probs = exploration_probs(
-            logits, batch.avail_actions[:, :-1], self.policy.epsilon, hp.mask_before_softmax
-        )
+        probs = exploration_probs(logits, batch.avail_actions[:, :-1], self.policy.epsilon, hp.mask_before_softmax)
+        if callable(advantages):
+            advantages = advantages(probs.detach())
         log_pi = taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
         mask = batch.mask.unsqueeze(-1)
         loss = -masked_mean(advantages.detach() * log_pi, mask)
@@ -239,3 +245,45 @@ class CentralV(ActorCritic):
 
     def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
         return batch.state.unsqueeze(2)
+
+
+def counterfactual_baseline(q_values: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """COMA's baseline Σ_a π(a|τ_i) Q_i(s, (u_-i, a)) (…, N) from Q and π, both (…, N, A)."""
+    return (probs * q_values).sum(-1)
+
+
+class COMA(ActorCritic):
+    """COMA (Foerster et al. 2018): a centralised Q_i(s, u_-i, ·) per agent and the counterfactual advantage.
+
+    The critic reads the same per-agent input as LIIR's (state, own obs, the other agents' current
+    actions, all last actions, id) and outputs Q for each of agent i's actions; it is fitted to TD(λ)
+    returns of the target critic's Q at the taken actions. The advantage Q(u_i) − Σ_a π̃(a)Q(a) uses the
+    Q values the critic had before each of its updates (as pymarl) and is not normalised.
+    """
+
+    def critic_input_dim(self) -> int:
+        info = self.env_info
+        return coma_critic_input_dim(info.state_shape, info.obs_shape, info.n_agents, info.n_actions)
+
+    def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
+        return coma_critic_inputs(batch.state, batch.obs, batch.actions_onehot, batch.last_actions_onehot)
+
+    def build_critic(self) -> nn.Module:
+        return MLPCritic(self.critic_input_dim(), self.hparams.critic_hidden_dim, self.env_info.n_actions)
+
+    def learn(self, rollout: Rollout) -> dict[str, float]:
+        hp = self.hparams
+        batch = rollout.batch.truncated()
+        inputs = self.critic_inputs(batch)
+        actions = batch.actions.unsqueeze(-1)
+
+        def taken(q: torch.Tensor, t: int | slice) -> torch.Tensor:
+            return q.gather(-1, actions[:, t]).squeeze(-1)
+
+        with torch.no_grad():
+            target_q = self.target_critic(inputs).gather(-1, actions).squeeze(-1)
+        targets = lambda_returns(batch.reward, target_q, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
+        q_values, metrics = self.fit_critic(lambda t: self.critic(inputs[:, t]), targets, batch.mask, taken)
+        q_taken = taken(q_values, slice(0, batch.max_steps))
+        metrics.update(self.train_actor(batch, lambda probs: q_taken - counterfactual_baseline(q_values, probs)))
+        return metrics

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from liir.algos.actor_critic import ActorCritic, masked_mean
+from liir.algos.actor_critic import COMA, masked_mean
 from liir.algos.meta_grad import (
     TakenLogProbs,
     exact_eta_gradient,
@@ -33,7 +33,7 @@ from liir.algos.meta_grad import (
 from liir.data.episode import EpisodeBatch
 from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
-from liir.nn.critics import coma_critic_input_dim, coma_critic_inputs
+from liir.nn.critics import coma_critic_inputs
 from liir.nn.liir_critic import LIIRCritic
 from liir.returns import lambda_returns
 
@@ -65,8 +65,11 @@ def alive_agents(avail_actions: torch.Tensor) -> torch.Tensor:
     return avail_actions[..., 1:].any(-1)
 
 
-class LIIR(ActorCritic):
-    """LIIR with three optimisers: agent (``lr``), proxy critic (``critic_lr``) and η + V_ex (``eta_lr``)."""
+class LIIR(COMA):
+    """LIIR with three optimisers: agent (``lr``), proxy critic (``critic_lr``) and η + V_ex (``eta_lr``).
+
+    It is COMA with the critic's Q head replaced by the V_proxy, r_in and V_ex heads (liir-reference §8).
+    """
 
     def __init__(
         self,
@@ -98,14 +101,7 @@ class LIIR(ActorCritic):
         """
         return TakenLogProbs(self.controller, self.hparams.mask_before_softmax, renormalise)
 
-    # --- networks and optimisers ---
-    def critic_input_dim(self) -> int:
-        info = self.env_info
-        return coma_critic_input_dim(info.state_shape, info.obs_shape, info.n_agents, info.n_actions)
-
-    def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
-        return coma_critic_inputs(batch.state, batch.obs, batch.actions_onehot, batch.last_actions_onehot)
-
+    # --- networks and optimisers (the critic inputs are COMA's) ---
     def extrinsic_critic_inputs(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
         """What V_ex reads: the critic inputs, with every current action hidden for a state value.
 
