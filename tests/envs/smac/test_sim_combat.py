@@ -139,3 +139,16 @@ def test_single_target_damage_matches_the_general_rule() -> None:
     general = m.splash_damage(units, alive, fire, tgt, torch.zeros(u, u, 256))
     for a, b in zip(fast, general, strict=True):
         torch.testing.assert_close(a, b)
+
+
+
+def test_enemy_retaliates_only_once_shot_at() -> None:
+    """An attack order from afar is no provocation: the attack-moving enemy does not acquire its attacker while
+    both are out of range (order-based retaliation did), and engages once the attacker comes close."""
+    env, _ = arena("3m", {0: (8.0, 16.0), 3: (19.0, 16.0)}, passive_enemies=False, heuristic_ai=True)
+    act(env, 0, 0, 0)  # SMAC's heuristic: agent 0 attacks enemy 3 from 11 away; each walks ~1.1 toward the other
+    assert env.last_actions[0, 0].item() == 6
+    assert env.state.target[0, 3].item() == -1
+    for _ in range(3):
+        act(env, 0, 0, 0)
+    assert env.state.target[0, 3].item() == 0

@@ -70,6 +70,8 @@ class Mechanics:
         self.acq_scan = _col(_col(roster.scan_range[n:]))  # (M, 1, 1)
         self.acq_penalty = _col(_UNARMED_PENALTY * (~roster.armed[:n]).float()).unsqueeze(0)  # (1, N, 1)
         self.enemy_idx = _col(_col(idx[n:]))  # (M, 1, 1)
+        reach = torch.where(roster.healer, roster.heal_range, roster.weapon_range)
+        self.acq_agent_reach = _col(reach[:n]).unsqueeze(0)  # (1, N, 1)
         heal_pairs = (~hostile & (idx[:, None] != idx[None, :]) & roster.heal_target_ok[None, :]
                       & ~roster.healer[None, :])  # [healer, patient] candidates, before range and damage
         self.acq_heal_pairs = _col(heal_pairs[n:, n:])
@@ -149,9 +151,12 @@ class Mechanics:
         n = self.n
         order, target = u.order, u.target
         engaged = (order[:n] == Order.ATTACK) & alive[:n]  # agents attacking ...
-        attacking_me = (target[:n].unsqueeze(0) == self.enemy_idx) & engaged.unsqueeze(0)  # ... enemy e: (M, N, B)
         d = dist[n:, :n]
-        in_scan = d - self.acq_rsum <= self.acq_scan
+        edge = d - self.acq_rsum
+        # ... enemy e from within their weapon range: the enemy is being shot at by them
+        attacking_me = ((target[:n].unsqueeze(0) == self.enemy_idx) & engaged.unsqueeze(0)
+                        & (edge <= self.acq_agent_reach))  # (M, N, B)
+        in_scan = edge <= self.acq_scan
         cand = self.acq_attackable & alive[:n].unsqueeze(0) & (in_scan | attacking_me)
         score = d + self.acq_penalty
         if self.has_healer:
