@@ -117,6 +117,20 @@ def test_evaluate_writes_eval_json(trained, tmp_path):
     metrics = json.loads(out.read_text())
     assert metrics["test_n_episodes"] == 10 and metrics["algo"] == "central_v" and metrics["t_env"] >= 320
     assert "test_return_mean" in metrics and "test_battle_won_mean" in metrics
+    assert metrics["backend"] == metrics["training_backend"] == "native"
+
+
+def test_run_config_records_the_backend_that_ran(trained):
+    ckpt = torch.load(trained["iac"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["liir_run"]["config"]["env"]["runtime"] == {"backend": "native", "sc2_version": None}
+
+
+def test_replays_without_the_real_game_are_a_clear_error(trained, tmp_path):
+    ckpt = trained["iac"] / "checkpoints" / "last.ckpt"
+    result = run_module("liir.evaluate", tmp_path, f"ckpt_path={ckpt}", "test_nepisode=4", "save_replay=true",
+                        f"eval_path={tmp_path / 'eval.json'}")
+    assert result.returncode == 2 and "replays need the real game" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "eval.json").exists()
 
 
 def digest(path: Path) -> str:
@@ -171,3 +185,14 @@ def test_multirun_gives_one_directory_and_one_wandb_run_per_job(tmp_path):
     groups = {r.display_name: r.run_group for r in runs}
     assert groups["iac-pursuit1d-seed1"] == groups["iac-pursuit1d-seed2"] != groups["central_v-pursuit1d-seed1"]
     assert all((j / "metrics.csv").is_file() and (j / "checkpoints" / "last.ckpt").is_file() for j in jobs)
+
+
+def test_a_failing_grid_job_does_not_stop_the_others(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = run_module("liir.train", tmp_path, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, "t_max=48",
+                        "algo=iac", "logger=csv", "algo.lr=0,0.0005")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "liir: error: algo.lr=0 is not allowed" in result.stderr
+    assert "algo.lr=0 is not allowed" in (sweep / "0" / "error.txt").read_text()
+    assert (sweep / "1" / "metrics.csv").is_file() and (sweep / "1" / "checkpoints" / "last.ckpt").is_file()
+    assert not (sweep / "1" / "error.txt").exists()

@@ -23,6 +23,8 @@ from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
 from liir.config import ConfigError
 from liir.data.runner import EpisodeRunner, summarise
+from liir.envs.smac import save_replays
+from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.intrinsic_analysis import has_action_labels, intrinsic_reward_report
 
 log = logging.getLogger("liir")
@@ -30,10 +32,11 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None, device: str | None = None,
-             seed: int | None = None) -> dict[str, Any]:
+             seed: int | None = None, save_replay: bool = False) -> dict[str, Any]:
     """Play greedy episodes with the checkpoint's policy; return the metrics and run facts.
 
-    Figures (LIIR's ``intrinsic_rewards.png``) go to ``output_dir``.
+    Figures (LIIR's ``intrinsic_rewards.png``) go to ``output_dir``; with ``save_replay`` the real game
+    saves StarCraft II replays of the episodes (their paths are listed in the result).
     """
     checkpoint = read_checkpoint(ckpt_path)
     run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])
@@ -47,20 +50,25 @@ def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None,
     module = make_module(run_cfg, env).to(torch_device)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
+    replays: list[str] = []
     try:
         rollouts = play_test_episodes(EpisodeRunner(env), module, n_episodes)
+        if save_replay:
+            replays = save_replays(env)
     finally:
         env.close()
-    extra = {}
+    extra: dict[str, Any] = {"replays": replays} if save_replay else {}
     if hasattr(module, "intrinsic_rewards") and has_action_labels(rollouts):
         title = f"{run_cfg.algo.name} ({run_cfg.algo.meta_grad}) on {run_cfg.env.name}, {n_episodes} games"
-        extra = intrinsic_reward_report(module, rollouts, output_dir / "intrinsic_rewards.png", title)
+        extra.update(intrinsic_reward_report(module, rollouts, output_dir / "intrinsic_rewards.png", title))
     return {
         **summarise([rollout.stats for rollout in rollouts], "test_"),
         **extra,
         "env": run_cfg.env.name,
         "algo": run_cfg.algo.name,
         "backend": env.info.metadata.get("backend", "native"),
+        "sc2_version": env.info.metadata.get("sc2_version"),
+        "training_backend": run_cfg.env.get("runtime", {}).get("backend"),
         "t_env": checkpoint["liir_module"]["t_env"],
         "seed": seed,
         "ckpt_path": str(ckpt_path),
@@ -72,8 +80,8 @@ def main(cfg: DictConfig) -> None:
     path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed)
-    except (ConfigError, CheckpointError) as exc:
+        result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed, cfg.save_replay)
+    except (ConfigError, CheckpointError, Sc2SetupError) as exc:
         print(f"liir: error: {exc}", file=sys.stderr)
         sys.exit(2)
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))

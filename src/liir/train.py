@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import hydra
 import lightning.pytorch as pl
 import wandb
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from liir.algos.base import NonFiniteLossError
 from liir.build import env_tags, make_datamodule, make_env, make_module, resolve_device, test_seed
 from liir.callbacks import (
     EnvStepCheckpoint,
@@ -29,6 +32,8 @@ from liir.callbacks import (
 from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from liir.config import ConfigError, validate
 from liir.data.runner import EpisodeRunner
+from liir.envs.base import BatchedEnv
+from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.loggers import build_loggers
 
 log = logging.getLogger("liir")
@@ -50,6 +55,14 @@ def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
     return run
 
 
+def record_runtime_facts(cfg: DictConfig, env: BatchedEnv) -> None:
+    """Put what was resolved at run time (the backend that really runs, the game version) into the config,
+    so the checkpoint, the W&B config and ``eval.json`` say which backend produced the numbers."""
+    metadata = env.info.metadata
+    with open_dict(cfg):
+        cfg.env.runtime = {"backend": metadata.get("backend", "native"), "sc2_version": metadata.get("sc2_version")}
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build everything from ``cfg`` and fit; returns the last greedy test metrics."""
     validate(cfg)
@@ -61,9 +74,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
     test_env = make_env(cfg, cfg.batch_size_run, device, test_seed(cfg.seed))
     module = make_module(cfg, env)
+    record_runtime_facts(cfg, env)
     run_id = resumed["wandb_run_id"] if resumed else uuid.uuid4().hex[:8]
     log.info("env=%s algo=%s backend=%s device=%s output=%s", cfg.env.name, cfg.algo.name,
-             env.info.metadata.get("backend", "native"), device, output_dir)
+             cfg.env.runtime.backend, device, output_dir)
     loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env))
     test = GreedyTest(EpisodeRunner(test_env), cfg.test_interval, cfg.test_nepisode)
     callbacks = [
@@ -98,13 +112,37 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return test.latest
 
 
+CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, NonFiniteLossError)
+
+
+def is_multirun() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
     try:
         return train(cfg).get("test_return_mean")
-    except (ConfigError, CheckpointError) as exc:
+    except CLEAR_ERRORS as exc:
         print(f"liir: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        if not is_multirun():
+            sys.exit(2)
+        record_failed_job(exc)
+    except Exception as exc:
+        if not is_multirun():
+            raise
+        print(f"liir: error: job failed with {type(exc).__name__}: {exc}", file=sys.stderr)
+        record_failed_job(exc)
+    return None
+
+
+def record_failed_job(exc: BaseException) -> None:
+    """Write ``error.txt`` (the traceback) into the job's output directory, so failed grid cells are findable."""
+    path = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(traceback.format_exception(exc)))
+    log.error("job failed; traceback in %s", path)
 
 
 if __name__ == "__main__":
