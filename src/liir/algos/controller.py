@@ -108,13 +108,12 @@ class MultiAgentController(nn.Module):
         self.last_actions = F.one_hot(actions, self.n_actions).float()
 
 
-class SoftmaxPolicy:
-    """Acting with pymarl's ``multinomial`` selector: sample π̃ in training, argmax at test time."""
+class ExplorationPolicy:
+    """The runner's policy: the controller's outputs for this step, an action selector, and ε from ``t_env``."""
 
-    def __init__(self, controller: MultiAgentController, schedule: LinearSchedule, mask_before_softmax: bool):
+    def __init__(self, controller: MultiAgentController, schedule: LinearSchedule) -> None:
         self.controller = controller
         self.schedule = schedule
-        self.mask_before_softmax = mask_before_softmax
         self.epsilon = schedule.start
 
     def set_t_env(self, t_env: int) -> None:
@@ -123,17 +122,30 @@ class SoftmaxPolicy:
     def start_episodes(self, batch_size: int) -> None:
         self.controller.start_episodes(batch_size)
 
+    def select(self, outputs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
+        """Actions (B, N) from the agents' outputs (B, N, A)."""
+        raise NotImplementedError
+
     @torch.no_grad()
     def act(self, obs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
-        logits = self.controller.forward_step(obs)
-        epsilon = 0.0 if test_mode else self.epsilon
-        probs = exploration_probs(logits, avail_actions, epsilon, self.mask_before_softmax)
-        if test_mode:
-            actions = probs.argmax(-1)
-        else:
-            actions = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+        actions = self.select(self.controller.forward_step(obs), avail_actions, test_mode)
         self.controller.record_actions(actions)
         return actions
+
+
+class SoftmaxPolicy(ExplorationPolicy):
+    """Acting with pymarl's ``multinomial`` selector: sample π̃ in training, argmax at test time."""
+
+    def __init__(self, controller: MultiAgentController, schedule: LinearSchedule, mask_before_softmax: bool):
+        super().__init__(controller, schedule)
+        self.mask_before_softmax = mask_before_softmax
+
+    def select(self, outputs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
+        epsilon = 0.0 if test_mode else self.epsilon
+        probs = exploration_probs(outputs, avail_actions, epsilon, self.mask_before_softmax)
+        if test_mode:
+            return probs.argmax(-1)
+        return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
 
 
 def epsilon_greedy(q_values: torch.Tensor, avail_actions: torch.Tensor, epsilon: float) -> torch.Tensor:
@@ -148,23 +160,8 @@ def epsilon_greedy(q_values: torch.Tensor, avail_actions: torch.Tensor, epsilon:
     return torch.where(explore, random_actions, greedy)
 
 
-class EpsilonGreedyPolicy:
+class EpsilonGreedyPolicy(ExplorationPolicy):
     """Acting with pymarl's ``epsilon_greedy`` selector on the agents' Q-values; greedy at test time."""
 
-    def __init__(self, controller: MultiAgentController, schedule: LinearSchedule):
-        self.controller = controller
-        self.schedule = schedule
-        self.epsilon = schedule.start
-
-    def set_t_env(self, t_env: int) -> None:
-        self.epsilon = self.schedule(t_env)
-
-    def start_episodes(self, batch_size: int) -> None:
-        self.controller.start_episodes(batch_size)
-
-    @torch.no_grad()
-    def act(self, obs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
-        q_values = self.controller.forward_step(obs)
-        actions = epsilon_greedy(q_values, avail_actions, 0.0 if test_mode else self.epsilon)
-        self.controller.record_actions(actions)
-        return actions
+    def select(self, outputs: torch.Tensor, avail_actions: torch.Tensor, test_mode: bool) -> torch.Tensor:
+        return epsilon_greedy(outputs, avail_actions, 0.0 if test_mode else self.epsilon)
