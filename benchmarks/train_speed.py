@@ -19,7 +19,7 @@ import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from liir.build import make_datamodule, make_env, make_module, resolve_device
+from liir.build import make_datamodule, make_env, make_module, resolve_device, set_torch_threads
 from liir.callbacks import StopAtTMax
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -29,6 +29,7 @@ WARMUP_STEPS = 2000
 def fit(cfg, t_max: int) -> tuple[float, int, int]:
     """Train a fresh module for ``t_max`` env steps; return seconds, env steps and updates (training steps)."""
     device = resolve_device(cfg.device)
+    set_torch_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, verbose=False)
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
     module = make_module(cfg, env)

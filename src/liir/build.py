@@ -19,6 +19,13 @@ def test_seed(seed: int) -> int:
     return seed + TEST_SEED_OFFSET
 
 
+def set_torch_threads(threads: int | None) -> None:
+    """CPU threads for torch ops (``None``: torch's default). One is fastest for liir's small batched ops: intra-op
+    threading costs more than it gains, and on a shared machine it oversubscribes the cores."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -29,6 +29,8 @@ def validate(cfg: DictConfig) -> None:
     """Raise ``ConfigError`` for the first non-positive size, interval or learning rate, unknown choice or device."""
     for key in POSITIVE_RUN_KEYS:
         _require_positive(key, cfg[key])
+    if cfg.get("torch_threads") is not None:
+        _require_positive("torch_threads", cfg.torch_threads)
     for key in POSITIVE_ALGO_KEYS:
         if key in cfg.algo:
             _require_positive(f"algo.{key}", cfg.algo[key])

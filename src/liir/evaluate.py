@@ -18,7 +18,7 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from liir.build import make_env, make_module, resolve_device, test_seed
+from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
 from liir.config import ConfigError
@@ -44,6 +44,7 @@ def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None,
     if n_episodes <= 0:
         raise ConfigError(f"test_nepisode={n_episodes} is not allowed: it must be a positive number")
     seed = run_cfg.seed if seed is None else seed
+    set_torch_threads(run_cfg.get("torch_threads"))
     pl.seed_everything(seed, verbose=False)
     torch_device = resolve_device(device or run_cfg.device)
     env = make_env(run_cfg, min(run_cfg.batch_size_run, n_episodes), torch_device, test_seed(seed))

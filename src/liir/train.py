@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from liir.algos.base import NonFiniteLossError
-from liir.build import env_tags, make_datamodule, make_env, make_module, resolve_device, test_seed
+from liir.build import env_tags, make_datamodule, make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import (
     EnvStepCheckpoint,
     EnvStepProgressBar,
@@ -70,6 +70,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     device = resolve_device(cfg.device)
+    set_torch_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
     test_env = make_env(cfg, cfg.batch_size_run, device, test_seed(cfg.seed))
