@@ -146,6 +146,8 @@ def digest(path: Path) -> str:
         (["batch_size_run=-2"], "batch_size_run=-2 is not allowed"),
         (["algo.lr=0"], "algo.lr=0 is not allowed"),
         (["ckpt_path=/nonexistent/last.ckpt"], "checkpoint not found: '/nonexistent/last.ckpt'"),
+        (["env=smac_3m", "env.backend=sc2"], "pip install git+https://github.com/oxwhirl/smac.git"),
+        (["torch_threads=0"], "torch_threads=0 is not allowed"),
     ],
 )
 def test_bad_input_gives_one_clear_error(tmp_path, overrides, message):
