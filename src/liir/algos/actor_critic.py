@@ -154,7 +154,7 @@ class ActorCritic(MARLModule):
             output = predict(all_steps)
             values = taken(output, all_steps)
             loss = masked_mean((values - targets.detach()) ** 2, mask.unsqueeze(-1))
-            grad_norms, losses = [self.optimise(critic_opt, loss, params, hp.grad_norm_clip, "critic")], [loss]
+            grad_norms, losses = [self.optimise(critic_opt, loss, params, hp.grad_norm_clip, "critic")], [loss.detach()]
             self._count_critic_step()
             outputs, values = output.detach(), values.detach()
         else:
