@@ -193,11 +193,11 @@ class LIIR(COMA):
         alive · log π̃_θ(u) (B, T, N), the importance ratio's denominator.
         """
         alive = alive_agents(batch.avail_actions[:, :-1])
-        log_p = self.log_probs(renormalise=False)(batch, 0.0) * alive
+        logits = self.controller.unroll(batch)[:, :-1]  # one unroll serves both
+        log_p = self.log_probs(renormalise=False).from_logits(logits, batch, 0.0) * alive
         objective = masked_mean(log_p, batch.mask.unsqueeze(-1))
         score_grads = torch.autograd.grad(objective, list(self.controller.parameters()))
-        with torch.no_grad():
-            log_pi_old = self.log_probs(renormalise=True)(batch, self.policy.epsilon) * alive
+        log_pi_old = self.log_probs(renormalise=True).from_logits(logits.detach(), batch, self.policy.epsilon) * alive
         return score_grads, log_pi_old
 
     def reference_meta_loss(

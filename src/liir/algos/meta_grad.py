@@ -52,7 +52,10 @@ class TakenLogProbs(nn.Module):
         self.renormalise = renormalise
 
     def forward(self, batch: EpisodeBatch, epsilon: float) -> torch.Tensor:
-        logits = self.controller.unroll(batch)[:, :-1]
+        return self.from_logits(self.controller.unroll(batch)[:, :-1], batch, epsilon)
+
+    def from_logits(self, logits: torch.Tensor, batch: EpisodeBatch, epsilon: float) -> torch.Tensor:
+        """The same log-probabilities from already unrolled agent outputs (B, T, N, A)."""
         avail = batch.avail_actions[:, :-1]
         if self.renormalise:
             probs = exploration_probs(logits, avail, epsilon, self.mask_before_softmax)
