@@ -46,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     device = torch.device(args.device)
-    env = make_smac_env("sim", args.batch, device, args.seed, args.map, compile=args.compile)
+    env = make_smac_env("sim", args.batch, device, args.seed, args.map, sim={"compile": args.compile})
     gen = torch.Generator(device=device).manual_seed(args.seed)
     t0 = time.perf_counter()
     run(env, args.warmup, gen)

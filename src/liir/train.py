@@ -34,6 +34,7 @@ from liir.config import ConfigError, validate
 from liir.data.runner import EpisodeRunner
 from liir.envs.base import BatchedEnv
 from liir.envs.smac.sc2.install import Sc2SetupError
+from liir.envs.smac.sim.core import SimCompileError
 from liir.loggers import build_loggers
 
 log = logging.getLogger("liir")
@@ -113,7 +114,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return test.latest
 
 
-CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, NonFiniteLossError)
+CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError)
 
 
 def is_multirun() -> bool:

@@ -236,7 +236,8 @@ def test_resume_with_the_saved_replay_buffer_continues_exactly(tmp_path):
 
 
 def test_tiny_smac_run_resumes_with_its_replay_buffer(tmp_path):
-    smac = ["env=smac_3m", "algo=qmix", *SMALL_REPLAY, "algo.datamodule.save_replay_buffer=true", "batch_size_run=2",
+    smac = ["env=smac_3m", "env.env_args.sim.compile=false", "algo=qmix", *SMALL_REPLAY,
+            "algo.datamodule.save_replay_buffer=true", "batch_size_run=2",
             "test_interval=200", "log_interval=100", "save_model_interval=200", "test_nepisode=2"]
     first = train(tmp_path / "first", *smac, "t_max=200")
     assert first.returncode == 0, first.stderr[-3000:]

@@ -31,6 +31,10 @@ _GOAL_SALT = 0x6A09E6
 _JITTER_SALT = 0x51ED27
 
 
+class SimCompileError(RuntimeError):
+    """``compile=True`` was asked for but torch.compile failed on this machine."""
+
+
 class SmacSim(BatchedEnv):
     """The built-in SMAC simulator (``backend="sim"``): see the module docstring."""
 
@@ -70,8 +74,23 @@ class SmacSim(BatchedEnv):
 
     @staticmethod
     def _compiled(fn: Callable) -> Callable:
-        """``fn`` compiled for fixed shapes; the C++ wrapper removes Python overhead between the small kernels."""
-        return torch.compile(fn, dynamic=False, options={"cpp_wrapper": True})
+        """``fn`` compiled for fixed shapes; the C++ wrapper removes Python overhead between the small kernels.
+
+        Compilation happens at the first call; when it fails (e.g. no C++ compiler) ``SimCompileError`` says
+        how to run without it.
+        """
+        compiled = torch.compile(fn, dynamic=False, options={"cpp_wrapper": True})
+
+        def call(*args: object) -> object:
+            try:
+                return compiled(*args)
+            except torch._dynamo.exc.BackendCompilerFailed as error:
+                cause = error.inner_exception
+                raise SimCompileError(
+                    f"torch.compile could not build the simulator step ({type(cause).__name__}: {cause}); "
+                    "run without it with env.env_args.sim.compile=false") from error
+
+        return call
 
     def agent_features(self) -> list[str]:
         """SMAC's ``ally_state_attr_names``."""
