@@ -61,8 +61,8 @@ def test_short_run_writes_checkpoint_csv_and_wandb(trained, algo):
     assert set(ckpt["liir_module"]["rng"]) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["liir_run"]["config"]["algo"]["name"] == algo
     assert {"GreedyTest", "TrainMetricsLogger", "EnvStepCheckpoint"} <= {k.split("{")[0] for k in ckpt["callbacks"]}
-    assert sorted(p.name for p in (run_dir / "checkpoints").glob("t_env=*.ckpt")) == [
-        "t_env=160.ckpt", "t_env=320.ckpt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("t_env_*.ckpt")) == [
+        "t_env_160.ckpt", "t_env_320.ckpt"]
 
     rows = read_csv(run_dir / "metrics.csv")
     train_rows = [r for r in rows if r["return_mean"]]
@@ -118,6 +118,15 @@ def test_evaluate_writes_eval_json(trained, tmp_path):
     assert metrics["test_n_episodes"] == 10 and metrics["algo"] == "central_v" and metrics["t_env"] >= 320
     assert "test_return_mean" in metrics and "test_battle_won_mean" in metrics
     assert metrics["backend"] == metrics["training_backend"] == "native"
+
+
+def test_interval_checkpoint_path_works_as_a_command_line_value(trained, tmp_path):
+    """Interval checkpoint names hold no '=' (Hydra's override grammar would reject the path)."""
+    ckpt = trained["central_v"] / "checkpoints" / "t_env_160.ckpt"
+    result = run_module("liir.evaluate", tmp_path, f"ckpt_path={ckpt}", "test_nepisode=2",
+                        f"eval_path={tmp_path / 'eval.json'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "eval.json").read_text())["t_env"] == 160
 
 
 def test_run_config_records_the_backend_that_ran(trained):

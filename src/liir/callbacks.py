@@ -132,7 +132,7 @@ class GreedyTest(Callback):
 
 
 class EnvStepCheckpoint(Callback):
-    """Saves ``t_env=<N>.ckpt`` every ``save_model_interval`` env steps and at the end; keeps ``last.ckpt``.
+    """Saves ``t_env_<N>.ckpt`` every ``save_model_interval`` env steps and at the end; keeps ``last.ckpt``.
 
     Files are written atomically (see ``AtomicCheckpointIO``), so an interrupted save never leaves a
     truncated checkpoint behind.
@@ -146,7 +146,7 @@ class EnvStepCheckpoint(Callback):
 
     def save(self, trainer: pl.Trainer, t_env: int) -> Path:
         self.last_save_t = t_env
-        path = self.dirpath / f"t_env={t_env}.ckpt"
+        path = self.dirpath / f"t_env_{t_env}.ckpt"
         trainer.save_checkpoint(path)
         atomic_copy(path, self.dirpath / "last.ckpt")
         self.last_path = path
