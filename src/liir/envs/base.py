@@ -66,6 +66,14 @@ class UnavailableActionError(ValueError):
     """An agent chose an action that is not available to it (SMAC asserts on this)."""
 
 
+def unavailable_choices(actions: torch.Tensor, avail_actions: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool: the ``active`` copies' agents whose action is out of range or not available."""
+    n_actions = avail_actions.shape[-1]
+    in_range = (actions >= 0) & (actions < n_actions)
+    chosen_ok = avail_actions.gather(-1, actions.clamp(0, n_actions - 1).unsqueeze(-1)).squeeze(-1)
+    return ~(in_range & chosen_ok) & active.unsqueeze(-1)
+
+
 def check_actions_available(
     actions: torch.Tensor, avail_actions: torch.Tensor, active: torch.Tensor
 ) -> None:
@@ -73,10 +81,7 @@ def check_actions_available(
 
     Only copies with ``active`` True are checked; ended copies ignore their actions.
     """
-    n_actions = avail_actions.shape[-1]
-    in_range = (actions >= 0) & (actions < n_actions)
-    chosen_ok = avail_actions.gather(-1, actions.clamp(0, n_actions - 1).unsqueeze(-1)).squeeze(-1)  # (B, N)
-    bad = ~(in_range & chosen_ok) & active.unsqueeze(-1)
+    bad = unavailable_choices(actions, avail_actions, active)
     if bool(bad.any()):
         env_idx, agent_idx = (int(i) for i in bad.nonzero()[0])
         action = int(actions[env_idx, agent_idx])

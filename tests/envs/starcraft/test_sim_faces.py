@@ -81,15 +81,32 @@ def test_copy_stream_does_not_depend_on_batch_size() -> None:
 
 
 @pytest.mark.slow
-def test_compiled_step_matches_eager() -> None:
-    eager = SmacSim(batch_size=8, device="cpu", seed=4, map_name="MMM")
-    compiled = SmacSim(batch_size=8, device="cpu", seed=4, map_name="MMM", compile=True)
+@pytest.mark.parametrize("map_name", ["MMM", "2m_vs_1z"])
+def test_compiled_step_and_reset_match_eager(map_name: str) -> None:
+    """Compiled and eager agree to float rounding: 20 steps, a partial reset, 10 more steps.
+
+    Fused kernels round differently, and unit contacts amplify the difference (about 2x per step once
+    crowded), so the comparison stays within the horizon where rounding is still ~1e-6.
+    """
+    eager = SmacSim(batch_size=8, device="cpu", seed=4, map_name=map_name)
+    compiled = SmacSim(batch_size=8, device="cpu", seed=4, map_name=map_name, compile=True)
     out_e, out_c = eager.reset(), compiled.reset()
     gen = torch.Generator().manual_seed(0)
-    for _ in range(40):
-        acts = random_actions(out_e.avail_actions, gen)
-        out_e, out_c = eager.step(acts), compiled.step(acts)
-        torch.testing.assert_close(out_c.state, out_e.state, atol=1e-5, rtol=1e-5)
-        assert torch.equal(out_c.avail_actions, out_e.avail_actions)
-        if bool(out_e.ended.any()):
-            out_e, out_c = eager.reset(out_e.ended), compiled.reset(out_e.ended)
+
+    def step_both(n_steps: int) -> tuple:
+        e, c = out_e, out_c
+        for _ in range(n_steps):
+            acts = random_actions(e.avail_actions, gen)
+            e, c = eager.step(acts), compiled.step(acts)
+            torch.testing.assert_close(c.state, e.state, atol=1e-5, rtol=1e-5)
+            assert torch.equal(c.avail_actions, e.avail_actions) and torch.equal(c.terminated, e.terminated)
+        return e, c
+
+    out_e, out_c = step_both(20)
+    mask = torch.arange(8) % 2 == 0
+    out_e, out_c = eager.reset(mask), compiled.reset(mask)
+    for name in ("goal", "pos", "health", "episode", "steps", "last_action"):
+        torch.testing.assert_close(getattr(compiled.state, name), getattr(eager.state, name), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out_c.obs, out_e.obs, atol=1e-5, rtol=1e-5)
+    assert torch.equal(out_c.avail_actions, out_e.avail_actions)
+    step_both(10)

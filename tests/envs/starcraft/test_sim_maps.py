@@ -47,7 +47,7 @@ def test_sizes_match_smac_default_and_pymarl_flags(name: str) -> None:
     lay = Layout.build(m, SmacConfig())
     assert (lay.n_actions, lay.obs_size, lay.state_size) == (n_actions, obs, state)
     pymarl = OmegaConf.to_container(OmegaConf.load(CONF / f"smac_{name}.yaml").env_args)
-    flags = {k: v for k, v in pymarl.items() if k not in ("_target_", "backend", "map_name", "sc2")}
+    flags = {k: v for k, v in pymarl.items() if k not in ("_target_", "backend", "map_name", "sc2", "sim")}
     lay_pymarl = Layout.build(m, SmacConfig(**flags))
     assert (lay_pymarl.obs_size, lay_pymarl.state_size) == (obs, state)
     liir = Layout.build(m, SmacConfig(state_last_action=False))  # the LIIR paper's env args

@@ -21,11 +21,12 @@ def test_failed_compilation_says_how_to_run_without_it(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     env = make_smac_env("sim", 2, "cpu", 0, "3m", sim={"compile": True})
-    env.reset()
     with pytest.raises(SimCompileError, match=r"no C\+\+ compiler found.*env\.env_args\.sim\.compile=false"):
+        env.reset()
+    with pytest.raises(SimCompileError, match=r"no C\+\+ compiler found"):
         env.step(torch.ones(2, 3, dtype=torch.long))
 
 
 def test_sim_compile_off_is_the_plain_step() -> None:
     env = make_smac_env("sim", 2, "cpu", 0, "3m", sim={"compile": False})
-    assert env._step == env._step_impl
+    assert (env._step, env._reset) == (env._step_impl, env._reset_impl)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from liir.envs.base import BatchedEnv, EnvInfo, EnvOutput, check_actions_available
+from liir.envs.base import BatchedEnv, EnvInfo, EnvOutput, check_actions_available, unavailable_choices
 from liir.envs.smac.maps import get_map
 from liir.envs.smac.sim import rng
 from liir.envs.smac.sim.config import N_ACTIONS_NO_ATTACK, Layout, SmacConfig
@@ -58,6 +58,10 @@ class SmacSim(BatchedEnv):
         # the hot path: one env step with its features (torch.compile fuses them; about a minute to compile)
         self._step = self._compiled(self._step_impl) if compile else self._step_impl
         self._features = self._compiled(self._features_impl) if compile else self._features_impl
+        self._reset = self._compiled(self._reset_impl) if compile else self._reset_impl
+        order = self.map.order
+        self._goal_segment = (tuple(torch.tensor(p, device=self.device) for p in (order.point, order.point2))
+                              if order.kind == "attack_move_between" else None)
         self._template = self._spawn_template(batch_size)
         self._spawn_features = self._features_impl(self._template)  # every copy's features right after a reset
         self.state = dataclasses.replace(self._template, done=torch.ones_like(self._template.done))
@@ -118,19 +122,24 @@ class SmacSim(BatchedEnv):
 
     def reset(self, mask: torch.Tensor | None = None) -> EnvOutput:
         mask = torch.ones_like(self.state.done) if mask is None else mask.to(self.device, torch.bool)
-        fresh = dataclasses.replace(self._template, episode=self.state.episode + 1, ticks=self.state.ticks)
-        order = self.map.order
-        if order.kind == "attack_move_between":  # a random point on the segment, per episode
-            a, b = (torch.tensor(p, device=self.device) for p in (order.point, order.point2))
-            u = rng.uniform(self.keys, self.state.episode, 1, _GOAL_SALT)
+        self.state, features = self._reset(self.state, mask, self._last_features)
+        return self._quiet_output(features)
+
+    def _reset_impl(self, state: SimState, mask: torch.Tensor, last_features: tuple[torch.Tensor, ...]
+                    ) -> tuple[SimState, tuple[torch.Tensor, ...]]:
+        """``state`` with the ``mask`` copies back at spawn, and the features to show, as one function for the
+        compiler. Reset copies show the spawn features, the others those of their last step: nothing to
+        recompute."""
+        fresh = dataclasses.replace(self._template, episode=state.episode + 1, ticks=state.ticks)
+        if self._goal_segment is not None:  # attack_move_between: a random point on the segment, per episode
+            a, b = self._goal_segment
+            u = rng.uniform(self.keys, state.episode, 1, _GOAL_SALT)
             goal = fresh.goal.clone()
             goal[:, self.roster.n_agents:] = (a + u * (b - a)).unsqueeze(1)
             fresh.goal = goal
-        self.state = self.state.blend(mask, fresh)
-        # reset copies show the spawn features, the others those of their last step: nothing to recompute
         features = tuple(torch.where(mask.view(-1, *([1] * (spawn.dim() - 1))), spawn, last)
-                         for spawn, last in zip(self._spawn_features, self._last_features, strict=True))
-        return self._quiet_output(features)
+                         for spawn, last in zip(self._spawn_features, last_features, strict=True))
+        return state.blend(mask, fresh), features
 
     def observe(self) -> EnvOutput:
         """Features of the current state with zero reward and flags (after an edit of ``state``)."""
@@ -147,18 +156,21 @@ class SmacSim(BatchedEnv):
         heuristic_target = old.heuristic_target
         if self.cfg.heuristic_ai:
             actions, heuristic_target = heuristic_actions(old, self.roster, self.avail, self.cfg.heuristic_rest)
-        else:
+        new, out, terminated, features, illegal = self._step(old, actions, heuristic_target, self.avail)
+        if not self.cfg.heuristic_ai and bool(illegal):  # nothing is committed yet: name env, agent and action
             check_actions_available(actions, self.avail, ~old.done)
         self.last_actions = actions
-        self.state, out, terminated, features = self._step(old, actions, heuristic_target)
+        self.state = new
         self.last_outcome = out
         return self._output(features, out.reward, terminated, out.timeout, out.won)
 
-    def _step_impl(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
-                   ) -> tuple[SimState, Outcome, torch.Tensor, tuple[torch.Tensor, ...]]:
-        """``_transition`` and the new state's features, as one function for the compiler."""
+    def _step_impl(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor, avail: torch.Tensor
+                   ) -> tuple[SimState, Outcome, torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+        """``_transition``, the new state's features and whether a running copy chose an unavailable action,
+        as one function for the compiler."""
         st, out, terminated = self._transition(old, actions, heuristic_target)
-        return st, out, terminated, self._features_impl(st)
+        illegal = unavailable_choices(actions, avail, ~old.done).any()
+        return st, out, terminated, self._features_impl(st), illegal
 
     def _transition(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
                          ) -> tuple[SimState, Outcome, torch.Tensor]:
