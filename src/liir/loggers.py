@@ -34,7 +34,8 @@ def build_loggers(
     cfg: DictConfig, output_dir: Path, overrides: list[str], run_id: str, tags: list[str]
 ) -> list[Logger]:
     """The run's loggers; ``run_id`` names the W&B run so a resumed run continues it."""
-    loggers: list[Logger] = [CSVLogger(save_dir=output_dir, name="", version="")]
+    # flushed at every log call: liir logs at env-step multiples, which Lightning's every-100-steps rule never hits
+    loggers: list[Logger] = [CSVLogger(save_dir=output_dir, name="", version="", flush_logs_every_n_steps=1)]
     if "_target_" not in cfg.logger:
         return loggers
     extra: dict[str, Any] = {"save_dir": str(output_dir)}
