@@ -26,12 +26,13 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 WARMUP_STEPS = 2000
 
 
-def fit(cfg, t_max: int) -> tuple[float, int, int]:
-    """Train a fresh module for ``t_max`` env steps; return seconds, env steps and updates (training steps)."""
+def fit(cfg, env, t_max: int) -> tuple[float, int, int]:
+    """Train a fresh module for ``t_max`` env steps; return seconds, env steps and updates (training steps).
+
+    The env is shared between the warm-up and the measured run, so a compiled simulator compiles only once.
+    """
     device = resolve_device(cfg.device)
-    set_torch_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, verbose=False)
-    env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
     module = make_module(cfg, env)
     trainer = pl.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_epochs=-1,
                          logger=False, callbacks=[StopAtTMax(t_max)], enable_checkpointing=False,
@@ -44,10 +45,12 @@ def fit(cfg, t_max: int) -> tuple[float, int, int]:
 def main(overrides: list[str]) -> dict:
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=["t_max=20000", *overrides])
-    fit(cfg, min(WARMUP_STEPS, cfg.t_max))
+    set_torch_threads(cfg.torch_threads)
+    env = make_env(cfg, cfg.batch_size_run, resolve_device(cfg.device), cfg.seed)
+    fit(cfg, env, min(WARMUP_STEPS, cfg.t_max))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    seconds, steps, updates = fit(cfg, cfg.t_max)
+    seconds, steps, updates = fit(cfg, env, cfg.t_max)
     result = {
         "bench": "train_speed", "env": cfg.env.name, "algo": cfg.algo.name, "device": cfg.device,
         "batch_size_run": cfg.batch_size_run, "env_steps": steps, "seconds": round(seconds, 3),
