@@ -5,7 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from liir.algos.actor_critic import CRITIC_TRAIN_MODES
-from liir.algos.liir import ADVANTAGE_NORMALISATIONS, EXTRINSIC_CRITICS, META_GRADS
+from liir.algos.liir import ADVANTAGE_NORMALISATIONS, EXTRINSIC_CRITICS, META_GRADS, NORMALISATION_GRADIENTS
 from liir.nn.mixers import HYPERNET_LAYERS
 
 POSITIVE_RUN_KEYS = ("t_max", "batch_size_run", "test_interval", "test_nepisode", "log_interval",
@@ -17,6 +17,7 @@ ALGO_CHOICES = {
     "critic_train_mode": CRITIC_TRAIN_MODES,
     "meta_grad": META_GRADS,
     "advantage_normalisation": ADVANTAGE_NORMALISATIONS,
+    "normalisation_gradient": NORMALISATION_GRADIENTS,
     "extrinsic_critic": EXTRINSIC_CRITICS,
 }
 

@@ -13,7 +13,7 @@ from liir.envs.base import EnvInfo
 from liir.returns import lambda_returns
 
 LIIR_ARGS = dict(intrinsic_lambda=0.5, eta_lr=1e-2, r_in_scale=10.0, advantage_normalisation="masked",
-                 eta_grad_norm_clip=None, extrinsic_critic="state")
+                 eta_grad_norm_clip=None, extrinsic_critic="state", normalisation_gradient="differentiable")
 
 
 HAND_INFO = EnvInfo(n_agents=2, n_actions=3, obs_shape=4, state_shape=5, episode_limit=3, batch_size=2,
@@ -236,3 +236,17 @@ def test_exact_meta_loss_gradient_is_minus_the_lookahead_objective_slope(ac_hpar
         slopes.append((up - down) / (2 * h))
     assert max(abs(s) for s in slopes) > 1e-6  # the check is not vacuous
     torch.testing.assert_close(grad, -torch.tensor(slopes, dtype=torch.float64), rtol=1e-4, atol=1e-9)
+
+
+def test_constant_normalisation_statistics_pass_gradient_only_through_each_entry():
+    """``constant``: d normalised / d adv is 1/std on real entries; ``differentiable`` also moves every entry."""
+    adv = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    mask = torch.ones(3, 4, 1, dtype=torch.bool)
+    mask[2, 3] = False
+    weights = torch.randn(3, 4, 2, dtype=torch.float64)
+    real = adv.detach()[mask.expand_as(adv)]
+    (constant,) = torch.autograd.grad((normalise_advantages(adv, mask, "masked", True) * weights).sum(), adv)
+    torch.testing.assert_close(constant, weights / (real.std() + 1e-8))
+    (through,) = torch.autograd.grad((normalise_advantages(adv, mask, "masked") * weights).sum(), adv)
+    assert through.sum().abs() < 1e-9  # shifting every entry changes nothing
+    assert not torch.allclose(through, constant)

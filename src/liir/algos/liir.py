@@ -40,20 +40,25 @@ from liir.returns import lambda_returns
 META_GRADS = ("exact", "reference", "frozen")
 EXTRINSIC_CRITICS = ("state", "joint_action")
 ADVANTAGE_NORMALISATIONS = ("masked", "padded", "none")
+NORMALISATION_GRADIENTS = ("constant", "differentiable")
 
 
-def normalise_advantages(adv: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """(adv − mean) / (std + 1e-8) with the unbiased std, keeping the graph.
+def normalise_advantages(adv: torch.Tensor, mask: torch.Tensor, mode: str, constant_statistics: bool = False
+                         ) -> torch.Tensor:
+    """(adv − mean) / (std + 1e-8) with the unbiased std, keeping the graph through ``adv``.
 
     ``masked`` takes the statistics over real entries (``mask`` broadcastable to ``adv``); ``padded``
     over every entry, padded steps included, as the authors' code (liir-reference §4.4); ``none``
-    returns ``adv`` unchanged.
+    returns ``adv`` unchanged. ``constant_statistics``: no gradient flows through the mean and std.
     """
     if mode == "none":
         return adv
     values = adv.flatten() if mode == "padded" else adv[mask.expand_as(adv)]
+    mean = values.mean()
     std = values.std() if values.numel() > 1 else values.new_zeros(())
-    return (adv - values.mean()) / (std + 1e-8)
+    if constant_statistics:
+        mean, std = mean.detach(), std.detach()
+    return (adv - mean) / (std + 1e-8)
 
 
 def alive_agents(avail_actions: torch.Tensor) -> torch.Tensor:
@@ -81,6 +86,7 @@ class LIIR(COMA):
         advantage_normalisation: Literal["masked", "padded", "none"],
         eta_grad_norm_clip: float | None,
         extrinsic_critic: Literal["state", "joint_action"],
+        normalisation_gradient: Literal["constant", "differentiable"],
         **actor_critic_args: Any,
     ) -> None:
         if meta_grad not in META_GRADS:
@@ -89,6 +95,9 @@ class LIIR(COMA):
             raise ValueError(
                 f"advantage_normalisation must be one of {ADVANTAGE_NORMALISATIONS}, got {advantage_normalisation!r}"
             )
+        if normalisation_gradient not in NORMALISATION_GRADIENTS:
+            raise ValueError(f"normalisation_gradient must be one of {NORMALISATION_GRADIENTS}, "
+                             f"got {normalisation_gradient!r}")
         if extrinsic_critic not in EXTRINSIC_CRITICS:
             raise ValueError(f"extrinsic_critic must be one of {EXTRINSIC_CRITICS}, got {extrinsic_critic!r}")
         super().__init__(env_info, **actor_critic_args)
@@ -150,7 +159,8 @@ class LIIR(COMA):
             lambda t: self.critic.proxy_values(self.critic.features(inputs[:, t])), proxy_returns.detach(), mask
         )
         raw_proxy_adv = proxy_returns - proxy_values
-        proxy_adv = normalise_advantages(raw_proxy_adv, mask3, hp.advantage_normalisation)  # graph to η
+        proxy_adv = normalise_advantages(raw_proxy_adv, mask3, hp.advantage_normalisation,  # graph to η
+                                         hp.normalisation_gradient == "constant")
         raw_ex_adv = (ex_returns - v_ex[:, :-1]).detach()
         ex_adv = normalise_advantages(raw_ex_adv, mask, hp.advantage_normalisation)
 
