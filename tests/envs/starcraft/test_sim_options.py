@@ -30,3 +30,9 @@ def test_failed_compilation_says_how_to_run_without_it(monkeypatch: pytest.Monke
 def test_sim_compile_off_is_the_plain_step() -> None:
     env = make_smac_env("sim", 2, "cpu", 0, "3m", sim={"compile": False})
     assert (env._step, env._reset) == (env._step_impl, env._reset_impl)
+
+
+def test_compiled_sim_allows_one_compiled_step_per_map_and_batch_of_a_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)  # torch's default
+    make_smac_env("sim", 2, "cpu", 0, "3m", sim={"compile": True})
+    assert torch._dynamo.config.recompile_limit >= 64
