@@ -56,17 +56,19 @@ class Features:
         self.shield_max = roster.shield_max.clamp(min=1e-6).unsqueeze(-1)
         self.max_cd = roster.max_cd[:n].unsqueeze(-1)
         self.state_medivac = roster.ally_medivac.unsqueeze(-1)
+        self.dead_av = torch.zeros(1, layout.n_actions, 1, device=dev)  # a dead agent has only the no-op
+        self.dead_av[0, 0] = 1.0
 
     # -- the protocol's (B, ...) tensors --------------------------------------------------------------------
     def all(self, st: SimState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(avail (B, N, A) bool, obs (B, N, obs_len), state (B, state_len)), contiguous."""
         avail = self._avail(st)
         obs = self._obs(st, avail)
-        return avail.permute(2, 0, 1).contiguous(), obs.permute(2, 0, 1).contiguous(), self._state(st, obs)
+        return (avail.permute(2, 0, 1) > 0).contiguous(), obs.permute(2, 0, 1).contiguous(), self._state(st, obs)
 
     def avail(self, st: SimState) -> torch.Tensor:
         """(B, N, A) bool per smac-interface.md §5."""
-        return self._avail(st).permute(2, 0, 1).contiguous()
+        return (self._avail(st).permute(2, 0, 1) > 0).contiguous()
 
     # -- batch-last builders ----------------------------------------------------------------------------------
     @staticmethod
@@ -77,24 +79,23 @@ class Features:
         return cx.clamp(0, MAP_SIZE - 1) * MAP_SIZE + cy.clamp(0, MAP_SIZE - 1), inside
 
     def _avail(self, st: SimState) -> torch.Tensor:
-        """(N, A, B) bool."""
+        """(N, A, B) float 0/1: compiled CPU code stores float buffers as vectors, bool buffers element by element."""
         n, e = self.lay.n_agents, self.lay.n_enemies
         x, y, health = st.pos[..., 0].t(), st.pos[..., 1].t(), st.health.t()  # (U, B)
         alive = health[:n] > 0
         flat, inside = self._cells(x[:n].unsqueeze(1) + self.probe_x, y[:n].unsqueeze(1) + self.probe_y)
-        can_move = inside & (self.pathable[flat] > 0)  # (N, 4, B)
+        can_move = (inside & (self.pathable[flat] > 0)).float()  # (N, 4, B)
         d_en = _norm(x[n:].unsqueeze(0) - x[:n].unsqueeze(1), y[n:].unsqueeze(0) - y[:n].unsqueeze(1))  # (N, M, B)
-        attack = (health[n:] > 0).unsqueeze(0) & (d_en <= SHOOT_RANGE)
+        attack = ((health[n:] > 0).unsqueeze(0) & (d_en <= SHOOT_RANGE)).float()
         if self.has_medivac:
             d_al = _norm(x[:n].unsqueeze(0) - x[:n].unsqueeze(1), y[:n].unsqueeze(0) - y[:n].unsqueeze(1))
-            heal = (alive & self.healable).unsqueeze(0) & (d_al <= SHOOT_RANGE)  # (N, N, B) [i, j]
+            heal = ((alive & self.healable).unsqueeze(0) & (d_al <= SHOOT_RANGE)).float()  # (N, N, B) [i, j]
             k = min(n, e)
             heal_cols = torch.cat([heal[:, :k], torch.zeros_like(attack[:, k:])], 1)
             attack = torch.where(self.medivac, heal_cols, attack)
-        ones = torch.ones_like(alive).unsqueeze(1)
-        alive_av = torch.cat([~ones, ones, can_move, attack], 1)
-        dead_av = torch.cat([ones, ~ones.expand_as(alive_av[:, 1:])], 1)
-        return torch.where(alive.unsqueeze(1), alive_av, dead_av)
+        ones = torch.ones_like(can_move[:, :1])
+        alive_av = torch.cat([1 - ones, ones, can_move, attack], 1)
+        return torch.where(alive.unsqueeze(1), alive_av, self.dead_av)
 
     def _vitals(self, st: SimState, lo: int, hi: int, shield: bool) -> list[torch.Tensor]:
         """[health/max, (shield/max)] of units lo..hi as (k, B) tensors."""
@@ -104,7 +105,7 @@ class Features:
         return out
 
     def _obs(self, st: SimState, avail: torch.Tensor) -> torch.Tensor:
-        """(N, obs_len, B) float per smac-interface.md §7, from ``avail`` (N, A, B)."""
+        """(N, obs_len, B) float per smac-interface.md §7, from ``avail`` (N, A, B) float."""
         lay, cfg = self.lay, self.cfg
         n, e, utb = lay.n_agents, lay.n_enemies, lay.utb
         b = st.health.shape[0]
@@ -114,11 +115,11 @@ class Features:
         rx = x.unsqueeze(0) - x[:n].unsqueeze(1)  # (N, U, B) [i, j] = x_j - x_i
         ry = y.unsqueeze(0) - y[:n].unsqueeze(1)
         dist = _norm(rx, ry)
-        visible = ((dist < SIGHT_RANGE) & alive.unsqueeze(0) & me_alive.unsqueeze(1)).unsqueeze(2)  # (N, U, 1, B)
+        visible = ((dist < SIGHT_RANGE) & alive.unsqueeze(0) & me_alive.unsqueeze(1)).float().unsqueeze(2)
         geo = torch.stack([dist / SIGHT_RANGE, rx / SIGHT_RANGE, ry / SIGHT_RANGE], 2)  # (N, U, 3, B)
         blocks = [self._move_feats(st, avail)]
 
-        en = [avail[:, N_ACTIONS_NO_ATTACK:].float().unsqueeze(2), geo[:, n:]]
+        en = [avail[:, N_ACTIONS_NO_ATTACK:].unsqueeze(2), geo[:, n:]]
         if cfg.obs_all_health:
             en += [v.view(1, e, 1, b).expand(n, e, 1, b) for v in self._vitals(st, n, n + e, bool(lay.shield_enemy))]
         en.append(self.types[n:].unsqueeze(0).expand(n, e, utb, b))
@@ -147,7 +148,7 @@ class Features:
     def _move_feats(self, st: SimState, avail: torch.Tensor) -> torch.Tensor:
         """(N, move, B): can-move flags, then the pathing and height samples when switched on."""
         n = self.lay.n_agents
-        feats = [avail[:, 2:N_ACTIONS_NO_ATTACK].float()]
+        feats = [avail[:, 2:N_ACTIONS_NO_ATTACK]]
         if self.cfg.obs_pathing_grid or self.cfg.obs_terrain_height:
             x, y = st.pos[:, :n, 0].t().trunc().unsqueeze(1), st.pos[:, :n, 1].t().trunc().unsqueeze(1)
             flat, inside = self._cells(x + self.sample_x, y + self.sample_y)  # (N, 9, B)

@@ -110,7 +110,12 @@ class Mechanics:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def loop(self, u: Units, noise: torch.Tensor) -> Units:
-        """Advance every copy by one game loop; ``noise`` (U, B) uniform in [0, 1) drives the cooldown jitter."""
+        """Advance every copy by one game loop; ``noise`` (U, B) uniform in [0, 1) drives the cooldown jitter.
+
+        The per-unit flags that many rules read (has a target, target in reach, fires, hit lands) are float 0/1
+        tensors used both in products and in comparisons: the compiler then stores the float (written as whole
+        vectors) and inlines the cheap comparisons, where a bool buffer would be written one element at a time.
+        """
         alive = u.health > 0
         dx = u.x.unsqueeze(0) - u.x.unsqueeze(1)  # [i, j, b] = x_j - x_i
         dy = u.y.unsqueeze(0) - u.y.unsqueeze(1)
@@ -121,18 +126,18 @@ class Mechanics:
         order = u.order
         ordered = (order == Order.ATTACK) | (order == Order.HEAL)
         tgt = target.clamp(min=0)
-        has_tgt = (ordered | (order == Order.ATTACK_MOVE)) & (target >= 0) & alive & alive.gather(0, tgt)
-        order = torch.where(ordered & ~has_tgt, Order.IDLE, order)
+        has_tgt = ((ordered | (order == Order.ATTACK_MOVE)) & (target >= 0) & alive & alive.gather(0, tgt)).float()
+        order = torch.where(ordered & (has_tgt == 0), Order.IDLE, order)
         tx, ty = u.x.gather(0, tgt), u.y.gather(0, tgt)
         t_radius = self.r.radius[tgt]
-        in_reach = has_tgt & (_norm(tx - u.x, ty - u.y) - (self.radius + t_radius) <= self.reach)
+        in_reach = has_tgt * (_norm(tx - u.x, ty - u.y) - (self.radius + t_radius) <= self.reach)
 
-        x, y, order = self._move(u, order, alive, has_tgt, in_reach, tx, ty, t_radius, dist)
+        x, y, order = self._move(u, order, alive, has_tgt > 0, in_reach > 0, tx, ty, t_radius, dist)
         x, y = self._collide(x, y, alive, dx, dy, dist)
         x, y = self._terrain(u.x, u.y, x, y)
 
-        health, shield, cooldown, since = self._fight(u, alive, has_tgt & in_reach, tgt, dist, noise)
-        health, energy = self._heal(u, health, has_tgt & in_reach, tgt)
+        health, shield, cooldown, since = self._fight(u, alive, in_reach, tgt, dist, noise)
+        health, energy = self._heal(u, health, in_reach > 0, tgt)
         shield = torch.where((since >= SHIELD_REGEN_DELAY) & (health > 0),
                              torch.minimum(shield + SHIELD_REGEN, self.shield_max), shield)
         health = torch.where(health > 0, torch.minimum(health + self.hp_regen, self.health_max), health)
@@ -240,22 +245,24 @@ class Mechanics:
 
     def _fight(self, u: Units, alive: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor, dist: torch.Tensor,
                noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Weapons: cooldowns, hits (with splash), shields before health, armour per hit (min 0.5)."""
+        """Weapons: cooldowns, hits (with splash), shields before health, armour per hit (min 0.5).
+
+        ``ready`` (U, B) float 0/1: the target is within reach."""
         cooldown = (u.cooldown - 1.0).clamp(min=0)
-        fire = ready & self.shooter & (cooldown <= 0)
+        fire = ready * (self.shooter & (cooldown <= 0))  # float 0/1
         if self.has_line or self.has_suicide:
             hp_dmg, sh_dmg, hit = self.splash_damage(u, alive, fire, tgt, dist)
         else:
             hp_dmg, sh_dmg, hit = self.single_target_damage(u, alive, fire, tgt)
         health = u.health - hp_dmg
         if self.has_suicide:
-            health = torch.where(fire & self.suicide, 0.0, health)
+            health = torch.where((fire > 0) & self.suicide, 0.0, health)
         shield = (u.shield - sh_dmg).clamp(min=0)
         since = torch.where(hit, 0.0, u.since_damage + 1.0)
         period = self.period
         if self.jitter:
             period = period + (noise * 4).floor() - 1.0  # -1, 0, +1 or +2 game loops
-        return health, shield, torch.where(fire, period, cooldown), since
+        return health, shield, torch.where(fire > 0, period, cooldown), since
 
     @staticmethod
     def _hits(per_hit: torch.Tensor, hits: torch.Tensor, on: torch.Tensor, shield: torch.Tensor,
@@ -276,18 +283,19 @@ class Mechanics:
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(U, B) health damage, shield damage, was-hit when every attacker hits only its target.
 
-        Several attackers on one victim are resolved in attacker index order (shields first)."""
+        ``fire`` (U, B) 0/1, float or bool. Several attackers on one victim are resolved in attacker index order
+        (shields first)."""
         per_hit = self.damage_flat[self.idx * self.u + tgt]  # (U, B) per attacker
-        on = fire & alive.gather(0, tgt) & (per_hit > 0)
+        on = (fire * (alive.gather(0, tgt) & (per_hit > 0))).float()  # 0/1
         per_hit = per_hit * on
         total = per_hit * self.hits
         same_victim_before = (tgt.unsqueeze(1) == tgt.unsqueeze(0)) & self.lower  # [a, a', b], a' < a
         before = (same_victim_before * total.unsqueeze(0)).sum(1)
-        to_health, to_shield = self._hits(per_hit, self.hits, on, u.shield.gather(0, tgt), before,
+        to_health, to_shield = self._hits(per_hit, self.hits, on > 0, u.shield.gather(0, tgt), before,
                                           self.r.armour[tgt], self.max_hits)
         zeros = torch.zeros_like(u.health)
         return (zeros.scatter_add(0, tgt, to_health), zeros.scatter_add(0, tgt, to_shield),
-                zeros.scatter_add(0, tgt, on.float()) > 0)
+                zeros.scatter_add(0, tgt, on) > 0)
 
     def splash_damage(self, u: Units, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor,
                       dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -297,7 +305,7 @@ class Mechanics:
             hitmask = hitmask | self._line_splash(u, tgt)
         if self.has_suicide:
             hitmask = hitmask | ((dist <= self.radial) & self.suicide.unsqueeze(1))
-        hitmask = hitmask & self.can_hit & alive.unsqueeze(0) & fire.unsqueeze(1)
+        hitmask = hitmask & self.can_hit & alive.unsqueeze(0) & (fire > 0).unsqueeze(1)
         per_hit = self.damage * hitmask
         hits = self.hits.unsqueeze(1)
         total = per_hit * hits
