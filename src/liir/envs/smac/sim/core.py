@@ -66,7 +66,7 @@ class SmacSim(BatchedEnv):
         self._spawn_features = self._features_impl(self._template)  # every copy's features right after a reset
         self.state = dataclasses.replace(self._template, done=torch.ones_like(self._template.done))
         self._last_features = self._features_impl(self.state)
-        self.avail = self._last_features[0]
+        self.avail = self._last_features[0] > 0
         self.last_outcome: Outcome | None = None
         self.info = EnvInfo(
             n_agents=lay.n_agents, n_actions=lay.n_actions, obs_shape=lay.obs_len, state_shape=lay.state_len,
@@ -220,7 +220,7 @@ class SmacSim(BatchedEnv):
                                    goal_x=issued(goal_x, u.goal_x), goal_y=issued(goal_y, u.goal_y))
 
     def _features_impl(self, st: SimState) -> tuple[torch.Tensor, ...]:
-        """(avail, obs, state, dead allies, dead enemies) of a state."""
+        """(avail as float 0/1, obs, state, dead allies, dead enemies) of a state."""
         avail, obs, state = self.features.all(st)
         dead = st.health <= 0
         n = self.roster.n_agents
@@ -229,6 +229,7 @@ class SmacSim(BatchedEnv):
     def _output(self, features: tuple[torch.Tensor, ...], reward: torch.Tensor, terminated: torch.Tensor,
                 limit: torch.Tensor, won: torch.Tensor) -> EnvOutput:
         self._last_features = features
-        self.avail, obs, state, dead_allies, dead_enemies = features
+        avail, obs, state, dead_allies, dead_enemies = features
+        self.avail = avail > 0  # made here, outside the compiled functions: see ``Features.all``
         return EnvOutput(obs=obs, state=state, avail_actions=self.avail, reward=reward, terminated=terminated,
                          episode_limit=limit, battle_won=won, dead_allies=dead_allies, dead_enemies=dead_enemies)

@@ -61,10 +61,13 @@ class Features:
 
     # -- the protocol's (B, ...) tensors --------------------------------------------------------------------
     def all(self, st: SimState) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(avail (B, N, A) bool, obs (B, N, obs_len), state (B, state_len)), contiguous."""
+        """(avail (B, N, A) float 0/1, obs (B, N, obs_len), state (B, state_len)), contiguous.
+
+        ``avail`` stays float here (``avail > 0`` is the protocol's mask): compiled CPU code would write the
+        transposed bool tensor one element at a time, about a tenth of the compiled step at batch 1024."""
         avail = self._avail(st)
         obs = self._obs(st, avail)
-        return (avail.permute(2, 0, 1) > 0).contiguous(), obs.permute(2, 0, 1).contiguous(), self._state(st, obs)
+        return avail.permute(2, 0, 1).contiguous(), obs.permute(2, 0, 1).contiguous(), self._state(st, obs)
 
     def avail(self, st: SimState) -> torch.Tensor:
         """(B, N, A) bool per smac-interface.md §5."""
