@@ -24,9 +24,6 @@ _NEEDS_OPTIONS = ("backend=sc2 needs env.env_args.sc2 (worker_env, step_timeout,
 
 
 SIM_OPTIONS = ("compile",)
-# torch.compile keeps one compiled step per (map, batch size) and falls back to eager past its recompile
-# limit (8): a Hydra grid runs its jobs in one process, so it can see many more.
-SIM_RECOMPILE_LIMIT = 64
 
 
 def make_smac_env(backend: str, batch_size: int, device: str | torch.device, seed: int, map_name: str,
@@ -68,11 +65,6 @@ def make_smac_env(backend: str, batch_size: int, device: str | torch.device, see
         get_map(map_name)
     if backend == "sim":
         from liir.envs.smac.sim import SmacSim
-
-        if sim_options.get("compile"):
-            import torch._dynamo
-
-            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, SIM_RECOMPILE_LIMIT)
 
         return SmacSim(batch_size=batch_size, device=device, seed=seed, map_name=map_name, **sim_options,
                        **smac_kwargs)

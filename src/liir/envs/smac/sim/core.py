@@ -29,6 +29,9 @@ from liir.envs.smac.terrain import terrain
 _MOVES = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [-1.0, 0.0]])  # N, S, E, W
 _GOAL_SALT = 0x6A09E6
 _JITTER_SALT = 0x51ED27
+# torch.compile keeps one compiled step per (map, batch size) and falls back to eager past its recompile
+# limit (8): a Hydra grid runs its jobs in one process, so it can see many more.
+RECOMPILE_LIMIT = 64
 
 
 class SimCompileError(RuntimeError):
@@ -83,6 +86,7 @@ class SmacSim(BatchedEnv):
         Compilation happens at the first call; when it fails (e.g. no C++ compiler) ``SimCompileError`` says
         how to run without it.
         """
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         compiled = torch.compile(fn, dynamic=False, options={"cpp_wrapper": True})
 
         def call(*args: object) -> object:

@@ -69,10 +69,6 @@ class Features:
         obs = self._obs(st, avail)
         return avail.permute(2, 0, 1).contiguous(), obs.permute(2, 0, 1).contiguous(), self._state(st, obs)
 
-    def avail(self, st: SimState) -> torch.Tensor:
-        """(B, N, A) bool per smac-interface.md §5."""
-        return (self._avail(st).permute(2, 0, 1) > 0).contiguous()
-
     # -- batch-last builders ----------------------------------------------------------------------------------
     @staticmethod
     def _cells(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
