@@ -38,7 +38,7 @@ def fit(cfg, env, t_max: int) -> tuple[float, int, int]:
                          logger=False, callbacks=[StopAtTMax(t_max)], enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=make_datamodule(cfg, env))
+    trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy))
     return time.perf_counter() - start, module.t_env, trainer.fit_loop.epoch_loop.batch_progress.total.completed
 
 

@@ -22,6 +22,6 @@ def test_ctrl_c_saves_the_work_done_so_far(pursuit_env, ac_hparams, tmp_path):
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          plugins=[AtomicCheckpointIO()])
     with pytest.raises(SystemExit):  # Lightning exits after its graceful shutdown
-        trainer.fit(module, datamodule=OnPolicyDataModule(env))
+        trainer.fit(module, datamodule=OnPolicyDataModule(env, module.policy))
     assert trainer.interrupted and module.t_env == 24
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "t_env_24.ckpt"]

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from liir.algos.base import MARLModule
 from liir.config import ConfigError
 from liir.data.datamodule import OnPolicyDataModule
+from liir.data.runner import Policy
 from liir.envs.base import BatchedEnv
 
 TEST_SEED_OFFSET = 2**32  # test environments draw a stream disjoint from every training seed
@@ -45,11 +46,12 @@ def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
     return instantiate(algo_args, env_info=env.info)
 
 
-def make_datamodule(cfg: DictConfig, env: BatchedEnv) -> pl.LightningDataModule:
-    """The algorithm's rollout source: ``algo.datamodule`` when given (e.g. a replay buffer), else on-policy."""
+def make_datamodule(cfg: DictConfig, env: BatchedEnv, policy: Policy) -> pl.LightningDataModule:
+    """The source of rollouts played with ``policy``: ``algo.datamodule`` when given (e.g. a replay buffer),
+    else on-policy."""
     if cfg.algo.get("datamodule") is None:
-        return OnPolicyDataModule(env)
-    return instantiate(cfg.algo.datamodule, env=env)
+        return OnPolicyDataModule(env, policy)
+    return instantiate(cfg.algo.datamodule, env=env, policy=policy)
 
 
 def env_tags(env: BatchedEnv) -> list[str]:

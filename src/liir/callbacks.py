@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks.progress import ProgressBar
 from tqdm.auto import tqdm
 
-from liir.algos.base import MARLModule
+from liir.algos.base import MARLModule, StepOutputs
 from liir.checkpointing import atomic_copy
 from liir.data.runner import EpisodeRunner, Rollout, summarise
 
@@ -76,9 +76,10 @@ class TrainMetricsLogger(Callback):
     def on_train_start(self, trainer, pl_module: MARLModule) -> None:
         self._clock = (time.perf_counter(), pl_module.t_env)
 
-    def on_train_batch_end(self, trainer, pl_module: MARLModule, outputs, batch, batch_idx) -> None:
-        self._episode_stats.append(pl_module.last_rollout.stats)
-        self._learner_metrics.append(pl_module.last_metrics)
+    def on_train_batch_end(self, trainer, pl_module: MARLModule, outputs: StepOutputs, batch, batch_idx) -> None:
+        rollout = outputs["rollout"]
+        self._episode_stats.append(rollout.stats)
+        self._learner_metrics.append(outputs["metrics"])
         if pl_module.t_env - self.last_log_t < self.log_interval and not trainer.should_stop:
             return
         now = time.perf_counter()
@@ -88,7 +89,7 @@ class TrainMetricsLogger(Callback):
             metrics[key] = sum(m[key] for m in self._learner_metrics) / len(self._learner_metrics)
         metrics["env_steps_per_sec"] = (pl_module.t_env - start_t) / max(now - start_time, 1e-9)
         metrics["episodes"] = float(pl_module.episodes)
-        metrics.update(pl_module.last_rollout.counters)  # e.g. sc2_restarts with the real game
+        metrics.update(rollout.counters)  # e.g. sc2_restarts with the real game
         log_metrics(trainer, metrics, pl_module.t_env)
         self.last_log_t = pl_module.t_env
         self._episode_stats, self._learner_metrics = [], []

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from liir.algos.actor_critic import CRITIC_TRAIN_MODES
-from liir.algos.liir import ADVANTAGE_NORMALISATIONS, EXTRINSIC_CRITICS, META_GRADS, NORMALISATION_GRADIENTS
 from liir.nn.mixers import HYPERNET_LAYERS
+
+CRITIC_TRAIN_MODES = ("seq", "batch")
+META_GRADS = ("exact", "reference", "frozen")
+EXTRINSIC_CRITICS = ("state", "joint_action")
+ADVANTAGE_NORMALISATIONS = ("masked", "padded", "none")
+NORMALISATION_GRADIENTS = ("constant", "differentiable")
 
 POSITIVE_RUN_KEYS = ("t_max", "batch_size_run", "test_interval", "test_nepisode", "log_interval",
                      "save_model_interval")

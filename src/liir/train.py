@@ -105,7 +105,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         default_root_dir=output_dir,
     )
     try:
-        trainer.fit(module, datamodule=make_datamodule(cfg, env), ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy), ckpt_path=cfg.ckpt_path)
     finally:
         test_env.close()
         if wandb.run is not None:

@@ -1,18 +1,10 @@
-import lightning.pytorch as pl
 import pytest
 import torch
+from tests.fitting import fit
 
-from liir.algos.actor_critic import COMA, CentralV, IndependentActorCritic, counterfactual_baseline
+from liir.algos.actor_critic import COMA, CentralV, IndependentActorCritic
 from liir.algos.base import NonFiniteLossError
-from liir.callbacks import StopAtTMax
-from liir.data.datamodule import OnPolicyDataModule
-
-
-def fit_one_rollout(module, env):
-    trainer = pl.Trainer(max_epochs=-1, logger=False, callbacks=[StopAtTMax(1)], enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(module, datamodule=OnPolicyDataModule(env))
-    return module
+from liir.ops import counterfactual_baseline
 
 
 @pytest.mark.parametrize("mode, critic_steps", [("seq", 6), ("batch", 1)])
@@ -20,19 +12,19 @@ def test_one_update_counts_critic_steps_and_fires_target_updates(pursuit_env, ac
     env = pursuit_env(batch_size=2, episode_limit=6)
     module = CentralV(env.info, **{**ac_hparams, "critic_train_mode": mode})
     before = {k: v.clone() for k, v in module.state_dict().items()}
-    fit_one_rollout(module, env)
-    assert module.t_env == 12 and module.critic_training_steps == critic_steps
-    assert module.last_target_update_step == (4 if mode == "seq" else 0)
+    fit(module, env)
+    assert module.t_env == 12 and module.critic_fitter.critic_training_steps == critic_steps
+    assert module.critic_fitter.last_target_update_step == (4 if mode == "seq" else 0)
     changed = {k.split(".")[0] for k, v in module.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == ({"controller", "critic", "target_critic"} if mode == "seq" else {"controller", "critic"})
 
 
 def test_iac_critic_gives_one_value_per_agent(pursuit_env, ac_hparams):
     env = pursuit_env(batch_size=2, episode_limit=6)
-    module = fit_one_rollout(IndependentActorCritic(env.info, **ac_hparams), env)
-    batch = module.last_rollout.batch
-    assert module.critic(module.critic_inputs(batch)).shape == (2, 7, 2, 1)
-    assert module.last_metrics["epsilon"] == pytest.approx(0.5)
+    module = IndependentActorCritic(env.info, **ac_hparams)
+    outputs = fit(module, env)
+    assert module.critic(module.critic_inputs(outputs["rollout"].batch)).shape == (2, 7, 2, 1)
+    assert outputs["metrics"]["epsilon"] == pytest.approx(0.5)
 
 
 def test_non_finite_loss_stops_with_a_clear_error(pursuit_env, ac_hparams):
@@ -59,8 +51,7 @@ def test_coma_baseline_is_the_policy_average_of_q_and_its_advantage_has_zero_mea
 def test_coma_critic_gives_q_per_action_and_trains_on_the_taken_ones(pursuit_env, ac_hparams, mode):
     env = pursuit_env(batch_size=2, episode_limit=6)
     module = COMA(env.info, **{**ac_hparams, "critic_train_mode": mode, "mask_before_softmax": False})
-    fit_one_rollout(module, env)
-    batch = module.last_rollout.batch
-    assert module.critic(module.critic_inputs(batch)).shape == (2, 7, 2, 3)
-    assert module.critic_training_steps == (6 if mode == "seq" else 1)
-    assert {"critic_loss", "pg_loss", "advantage_mean"} <= set(module.last_metrics)
+    outputs = fit(module, env)
+    assert module.critic(module.critic_inputs(outputs["rollout"].batch)).shape == (2, 7, 2, 3)
+    assert module.critic_fitter.critic_training_steps == (6 if mode == "seq" else 1)
+    assert {"critic_loss", "pg_loss", "advantage_mean"} <= set(outputs["metrics"])

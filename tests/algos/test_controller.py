@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from liir.algos.controller import LinearSchedule, MultiAgentController, SoftmaxPolicy, exploration_probs
+from liir.algos.controller import LinearSchedule, MultiAgentController, SoftmaxPolicy
+from liir.ops import exploration_probs
 
 
 def test_linear_schedule():

@@ -1,24 +1,24 @@
+"""LIIR's exact η meta-gradient through the production path: ``LIIR``'s own proxy returns, advantage
+normalisation, behaviour log-probabilities and ``exact_meta_loss``, against central differences (float64)."""
+
 import pytest
 import torch
 
-from liir.algos.controller import MultiAgentController
-from liir.algos.meta_grad import (
-    TakenLogProbs,
-    exact_eta_gradient,
-    functional_log_pi,
-    lookahead_extrinsic_objective,
-    lookahead_params,
-    proxy_advantages,
-)
+from liir import ops
+from liir.algos.liir import LIIR
 from liir.data.episode import EpisodeBatch
-from liir.nn.critics import coma_critic_input_dim, coma_critic_inputs
-from liir.nn.liir_critic import LIIRCritic
-from liir.returns import lambda_returns
+from liir.envs.base import EnvInfo
 
 B, T, N, A, OBS, S = 3, 4, 2, 3, 4, 5
 LENGTHS = (4, 2, 3)
-GAMMA, TD_LAMBDA, INTRINSIC_LAMBDA, STEP = 0.9, 0.8, 0.5, 0.5
-EPSILON = 0.1
+INFO = EnvInfo(n_agents=N, n_actions=A, obs_shape=OBS, state_shape=S, episode_limit=T, batch_size=B,
+               device=torch.device("cpu"))
+LIIR_ARGS = dict(lr=0.5, critic_lr=5e-4, eta_lr=1e-2, intrinsic_lambda=0.5, meta_grad="exact", r_in_scale=10.0,
+                 advantage_normalisation="masked", eta_grad_norm_clip=None, extrinsic_critic="state",
+                 optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.9, td_lambda=0.8,
+                 target_update_interval=4, critic_train_mode="seq", epsilon_start=0.1, epsilon_finish=0.1,
+                 epsilon_anneal_time=1, mask_before_softmax=False, rnn_hidden_dim=6, critic_hidden_dim=4,
+                 obs_agent_id=True, obs_last_action=True)  # lr 0.5: a large lookahead step shows second order
 
 
 def _batch(terminated: bool) -> EpisodeBatch:
@@ -37,56 +37,53 @@ def _batch(terminated: bool) -> EpisodeBatch:
     return batch
 
 
-def _setup(terminated: bool):
+def _setup(terminated: bool, normalisation_gradient: str = "constant"):
+    """A float64 LIIR module, a batch, θ, and the production proxy/extrinsic advantages as functions of η."""
     torch.manual_seed(1)
     batch = _batch(terminated)
-    controller = MultiAgentController(OBS, N, A, 6, obs_agent_id=True, obs_last_action=True).double()
-    policy = TakenLogProbs(controller, mask_before_softmax=False)
-    critic = LIIRCritic(coma_critic_input_dim(S, OBS, N, A), N, A, hidden_dim=4).double()
-    inputs = coma_critic_inputs(
-        batch.state, batch.obs, batch.actions_onehot.double(), batch.last_actions_onehot.double()
-    )
-    features = critic.features(inputs).detach()
-    target_proxy = torch.randn(B, T + 1, N, dtype=torch.float64)
-    proxy_values = critic.proxy_values(features)[:, :-1]
+    module = LIIR(INFO, normalisation_gradient=normalisation_gradient, **LIIR_ARGS).double()
+    inputs = module.critic_inputs(batch).double()
+    proxy_values = torch.randn(B, T, N, dtype=torch.float64)  # the proxy critics' values: constants here
+    v_ex, ex_returns = module.extrinsic_values_and_returns(batch, inputs)
+    ex_adv = ops.normalise_advantages((ex_returns - v_ex).detach(), batch.mask, "masked")
 
-    def advantages():
-        r_in, v_ex = critic.eta_heads(features)
-        r_in_taken = r_in[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)
-        proxy_adv = proxy_advantages(
-            batch.reward,
-            r_in_taken,
-            INTRINSIC_LAMBDA,
-            target_proxy,
-            proxy_values,
-            batch.terminated,
-            batch.mask,
-            GAMMA,
-            TD_LAMBDA,
-        )
-        ex_returns = lambda_returns(batch.reward, v_ex.detach(), batch.terminated, batch.mask, GAMMA, TD_LAMBDA)
-        return proxy_adv, ex_returns - v_ex[:, :-1]
+    def raw_proxy_adv() -> torch.Tensor:
+        r_in = module.intrinsic_rewards_of_taken_actions(batch, inputs)
+        return module.proxy_returns(batch, inputs, r_in) - proxy_values
 
-    log_pi_fn = functional_log_pi(policy, batch, EPSILON)
-    params = dict(policy.named_parameters())
-    return batch, critic, log_pi_fn, params, advantages
+    real = raw_proxy_adv().detach()[batch.mask.unsqueeze(-1).expand(B, T, N)]
+
+    def proxy_adv(perturbed: bool = False) -> torch.Tensor:
+        """The actor's normalised proxy advantages. ``perturbed`` (finite differences) with ``constant``
+        statistics: the mean and std stay at their unperturbed values, as the exact gradient treats them."""
+        if perturbed and normalisation_gradient == "constant":
+            return (raw_proxy_adv() - real.mean()) / (real.std() + 1e-8)
+        return module.normalise_proxy_advantages(raw_proxy_adv(), batch.mask)
+
+    return module, batch, module.agent_parameters(), proxy_adv, ex_adv
 
 
+@pytest.mark.parametrize("normalisation_gradient", ["constant", "differentiable"])
 @pytest.mark.parametrize("terminated", [True, False], ids=["terminated", "time_limited"])
-def test_exact_eta_gradient_matches_finite_difference(terminated):
-    batch, critic, log_pi_fn, params, advantages = _setup(terminated)
-    eta = list(critic.eta_parameters())
-    proxy_adv, ex_adv = advantages()
-    grads, j_ex = exact_eta_gradient(log_pi_fn, params, eta, proxy_adv, ex_adv, batch.mask, STEP)
+def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_objective(
+    terminated, normalisation_gradient
+):
+    module, batch, theta, proxy_adv, ex_adv = _setup(terminated, normalisation_gradient)
+    eta = list(module.critic.eta_parameters())
+    loss, j_ex = module.exact_meta_loss(batch, dict(theta), proxy_adv(), ex_adv)
+    grads = torch.autograd.grad(loss, eta, allow_unused=True)
+    log_pi_fn, lr = module.behaviour_log_pi(batch), module.hparams.lr
 
     def objective() -> float:
-        proxy_adv, _ = advantages()  # Â_ex stays the unperturbed constant, as in the gradient
-        return float(lookahead_extrinsic_objective(log_pi_fn, params, proxy_adv, ex_adv, batch.mask, STEP).detach())
+        """J_ex(θ'(η)) at the current η."""
+        params = {k: v.clone().requires_grad_() for k, v in theta.items()}
+        adv = proxy_adv(perturbed=True)
+        return float(ops.lookahead_extrinsic_objective(log_pi_fn, params, adv, ex_adv, batch.mask, lr).detach())
 
     assert objective() == pytest.approx(float(j_ex), rel=1e-12)
     h = 1e-6
-    fd = []
-    for p in eta:
+    slopes = []
+    for p in module.critic.r_in_head.parameters():
         flat, g = p.data.view(-1), torch.empty(p.numel(), dtype=p.dtype)  # .data: perturb outside autograd
         for k in range(p.numel()):
             old = flat[k].item()
@@ -96,30 +93,33 @@ def test_exact_eta_gradient_matches_finite_difference(terminated):
             minus = objective()
             flat[k] = old
             g[k] = (plus - minus) / (2 * h)
-        fd.append(g.view_as(p))
-    exact, numeric = torch.cat([g.flatten() for g in grads]), torch.cat([g.flatten() for g in fd])
+        slopes.append(g.view_as(p))
+    exact = torch.cat([g.flatten() for g in grads[:2]])  # the r_in head's weight and bias
+    numeric = torch.cat([s.flatten() for s in slopes])
     assert numeric.norm() > 1e-6  # the meta-gradient is not trivially zero
-    assert (exact - numeric).norm() / numeric.norm() < 1e-4
-    torch.testing.assert_close(grads[-1], torch.zeros_like(grads[-1]))  # V_ex head: unreachable from J_ex
-    assert all(p.grad is None for p in list(eta) + list(params.values()))
+    assert (exact + numeric).norm() / numeric.norm() < 1e-4  # the loss's gradient is minus the slope
+    assert all(g is None for g in grads[2:])  # the V_ex head does not reach J_ex
 
 
 def test_lookahead_is_one_sgd_step_on_the_proxy_objective():
-    batch, _, log_pi_fn, params, advantages = _setup(True)
-    proxy_adv, _ = advantages()
-    new_params, log_pi_old = lookahead_params(log_pi_fn, params, proxy_adv, batch.mask, STEP)
-    policy_loss = -(proxy_adv.detach() * log_pi_fn(params) * batch.mask.unsqueeze(-1)).sum() / (batch.mask.sum() * N)
+    module, batch, theta, proxy_adv, _ = _setup(True)
+    params = {k: v.requires_grad_() for k, v in theta.items()}
+    log_pi_fn = module.behaviour_log_pi(batch)
+    adv = proxy_adv()
+    new_params, log_pi_old = ops.lookahead_params(log_pi_fn, params, adv, batch.mask, module.hparams.lr)
+    policy_loss = ops.policy_gradient_loss(log_pi_fn(params), adv, batch.mask)
     policy_loss.backward()
     for name, p in params.items():
-        torch.testing.assert_close(new_params[name].detach(), p.detach() - STEP * p.grad)
+        torch.testing.assert_close(new_params[name].detach(), p.detach() - module.hparams.lr * p.grad)
     assert not log_pi_old.requires_grad
     assert (log_pi_old[~batch.mask] == 0).all()
 
 
 def test_ratio_is_one_without_lookahead():
-    batch, critic, log_pi_fn, params, advantages = _setup(False)
-    _, ex_adv = advantages()
+    module, batch, theta, _, ex_adv = _setup(False)
+    params = {k: v.requires_grad_() for k, v in theta.items()}
     proxy_adv = torch.zeros(B, T, N, dtype=torch.float64)
-    j_ex = lookahead_extrinsic_objective(log_pi_fn, params, proxy_adv, ex_adv, batch.mask, STEP)
+    j_ex = ops.lookahead_extrinsic_objective(module.behaviour_log_pi(batch), params, proxy_adv, ex_adv, batch.mask,
+                                             module.hparams.lr)
     mask = batch.mask.double()
-    torch.testing.assert_close(j_ex, (ex_adv.detach() * mask).sum() / mask.sum())
+    torch.testing.assert_close(j_ex, (ex_adv * mask).sum() / mask.sum())

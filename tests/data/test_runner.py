@@ -37,25 +37,24 @@ def test_stored_transitions_replay_the_environment(pursuit_env):
         assert torch.equal((batch.obs[:, t + 1, :, 0] * 10).round().long(), values)
 
 
-def test_stream_uses_the_policy_current_at_each_request(pursuit_env):
+def test_stream_plays_the_policy_as_it_is_at_each_request(pursuit_env):
     env = pursuit_env(batch_size=2)
-    policies = [make_policy(env), make_policy(env)]
-    requested = []
+    policy = make_policy(env)
+    starts = []
+    original_start = policy.start_episodes
 
-    def get_policy():
-        requested.append(len(requested))
-        return policies[len(requested) - 1]
+    def counting_start(batch_size: int) -> None:
+        starts.append(batch_size)
+        original_start(batch_size)
 
-    stream = iter(RolloutStream(EpisodeRunner(env), get_policy))
+    policy.start_episodes = counting_start
+    stream = iter(RolloutStream(EpisodeRunner(env), policy))
     next(stream)
-    assert requested == [0]  # nothing is collected ahead of the request
-    next(stream)
-    assert requested == [0, 1]
-
-
-def test_truncated_batch_keeps_one_slot_after_the_longest_episode(pursuit_env):
-    env = pursuit_env(batch_size=2, episode_limit=6)
-    batch = EpisodeRunner(env).run(make_policy(env), test_mode=False).batch
-    batch.mask[:, 3:] = False
-    short = batch.truncated()
-    assert short.reward.shape[1] == 3 and short.obs.shape[1] == 4
+    assert starts == [2]  # nothing is collected ahead of the request
+    with torch.no_grad():  # the learner updates the policy in place between requests
+        for p in policy.controller.parameters():
+            p.zero_()
+    rollout = next(stream)
+    assert starts == [2, 2]
+    logits = policy.controller.unroll(rollout.batch)
+    assert torch.equal(logits, torch.zeros_like(logits))  # the second rollout was played by the updated agent

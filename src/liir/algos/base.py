@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, TypedDict
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import nn
 
-from liir.data.runner import Policy, Rollout
+from liir.algos.controller import ExplorationPolicy
+from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
 
 
@@ -36,14 +37,27 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
 
 
+class StepOutputs(TypedDict):
+    """What ``training_step`` returns and the callbacks receive as ``outputs``."""
+
+    rollout: Rollout  # the episodes this update learned from (their stats and the env's counters)
+    metrics: dict[str, float]  # the learner's scalar metrics
+
+
+def rmsprop(params, lr: float, alpha: float, eps: float) -> torch.optim.RMSprop:
+    """pymarl's optimiser: RMSprop without momentum."""
+    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, eps=eps)
+
+
 class MARLModule(pl.LightningModule):
     """Base of all algorithms: manual optimisation driven by rollouts, with ``t_env`` as the clock.
 
-    Subclasses provide ``policy`` (what the runner acts with) and ``learn(rollout)`` (the update). After
-    each step ``last_rollout`` and ``last_metrics`` hold what the logging callbacks report.
+    Subclasses provide ``policy`` (what the runner acts with; its ε follows ``t_env``) and
+    ``learn(rollout)`` (the update). ``training_step`` returns ``{"rollout": …, "metrics": …}``, which the
+    logging callbacks read as the step's ``outputs``.
     """
 
-    policy: Policy
+    policy: ExplorationPolicy
 
     def __init__(self, env_info: EnvInfo) -> None:
         super().__init__()
@@ -51,23 +65,17 @@ class MARLModule(pl.LightningModule):
         self.env_info = env_info
         self.t_env = 0
         self.episodes = 0
-        self.last_rollout: Rollout | None = None
-        self.last_metrics: dict[str, float] = {}
 
     def learn(self, rollout: Rollout) -> dict[str, float]:
         """Update the networks from ``rollout``; return scalar learner metrics."""
         raise NotImplementedError
 
-    def before_rollout(self) -> None:
-        """Hook run just before the next training rollout is collected (e.g. set ε from ``t_env``)."""
-
-    def training_step(self, dataloader_iter) -> None:
-        self.before_rollout()
+    def training_step(self, dataloader_iter) -> StepOutputs:
+        self.policy.set_t_env(self.t_env)  # the next rollout is collected with this ε
         rollout: Rollout = next(dataloader_iter)[0]  # Lightning yields (batch, batch_idx, dataloader_idx)
         self.t_env += rollout.env_steps
         self.episodes += rollout.batch.batch_size
-        self.last_metrics = self.learn(rollout)
-        self.last_rollout = rollout
+        return {"rollout": rollout, "metrics": self.learn(rollout)}
 
     def optimise(
         self, optimizer, loss: torch.Tensor, params: list[nn.Parameter], clip: float | None, name: str
@@ -105,3 +113,4 @@ class MARLModule(pl.LightningModule):
         self.t_env, self.episodes = state["t_env"], state["episodes"]
         restore_rng_states(state["rng"])
         self.load_extra_state(state["extra"])
+        self.policy.set_t_env(self.t_env)

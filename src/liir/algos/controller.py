@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from liir.data.episode import EpisodeBatch
-from liir.nn.agent import RNNAgent
+from liir.nn.agent import RNNAgent, agent_inputs
+from liir.ops import exploration_probs
 
 
 @dataclass(frozen=True)
@@ -27,42 +28,6 @@ class LinearSchedule:
     def __call__(self, t_env: int) -> float:
         frac = min(max(t_env, 0) / max(self.anneal_time, 1), 1.0)
         return self.start + frac * (self.finish - self.start)
-
-
-def one_hot_agent_ids(obs: torch.Tensor) -> torch.Tensor:
-    """(..., N, N) identity rows matching obs (..., N, O): agent i's one-hot id."""
-    n = obs.shape[-2]
-    return torch.eye(n, device=obs.device).expand(*obs.shape[:-2], n, n)
-
-
-def agent_inputs(
-    obs: torch.Tensor, last_actions_onehot: torch.Tensor | None, obs_agent_id: bool
-) -> torch.Tensor:
-    """Concatenate obs (..., N, O), the one-hot last action (..., N, A) and a one-hot agent id."""
-    parts = [obs]
-    if last_actions_onehot is not None:
-        parts.append(last_actions_onehot)
-    if obs_agent_id:
-        parts.append(one_hot_agent_ids(obs))
-    return torch.cat(parts, dim=-1)
-
-
-def exploration_probs(
-    logits: torch.Tensor, avail_actions: torch.Tensor, epsilon: float, mask_before_softmax: bool
-) -> torch.Tensor:
-    """pymarl's ε-floor policy π̃: (1 − ε)·softmax + ε/|actions|, restricted to available actions.
-
-    With ``mask_before_softmax`` False (pymarl's COMA/LIIR setting) the softmax and the floor cover all
-    actions before unavailable ones are zeroed; the result is renormalised over available actions.
-    """
-    if mask_before_softmax:
-        logits = logits.masked_fill(~avail_actions, -1e10)
-        n_choices = avail_actions.sum(-1, keepdim=True).clamp(min=1)
-    else:
-        n_choices = logits.shape[-1]
-    probs = (1.0 - epsilon) * torch.softmax(logits, dim=-1) + epsilon / n_choices
-    probs = probs * avail_actions
-    return probs / probs.sum(-1, keepdim=True).clamp(min=1e-12)
 
 
 class MultiAgentController(nn.Module):
@@ -91,6 +56,10 @@ class MultiAgentController(nn.Module):
     def unroll(self, batch: EpisodeBatch) -> torch.Tensor:
         """Agent outputs (B, T+1, N, A) over stored episodes, from a zero hidden state."""
         return self.agent.unroll(self._inputs(batch.obs, batch.last_actions_onehot))
+
+    def forward(self, batch: EpisodeBatch) -> torch.Tensor:
+        """``unroll``, as the forward ``torch.func.functional_call`` runs with substituted parameters."""
+        return self.unroll(batch)
 
     # --- acting (the runner's policy protocol) ---
     def start_episodes(self, batch_size: int) -> None:

@@ -15,33 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from liir.algos.actor_critic import masked_mean
-from liir.algos.base import MARLModule
+from liir.algos.base import MARLModule, rmsprop
 from liir.algos.controller import EpsilonGreedyPolicy, LinearSchedule, MultiAgentController
 from liir.data.datamodule import ReplayRollout
 from liir.data.episode import EpisodeBatch
-from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
+from liir.ops import greedy_next_values, masked_mean
 
 MixerFactory = Callable[..., nn.Module]  # called with n_agents and state_dim (a Hydra ``_partial_``)
-
-
-def greedy_next_values(
-    target_qs: torch.Tensor, avail_actions: torch.Tensor, online_qs: torch.Tensor | None
-) -> torch.Tensor:
-    """Per-agent bootstrap values (..., N) from target-network Q-values (..., N, A) at the next slots.
-
-    With ``online_qs`` (double Q-learning) the action is the online network's best available one and
-    its value is read from the target network; otherwise the target network's best available value.
-    Slots without any available action (padding after an episode) give 0.
-    """
-    any_avail = avail_actions.any(-1)
-    if online_qs is not None:
-        best = online_qs.masked_fill(~avail_actions, float("-inf")).argmax(-1, keepdim=True)
-        values = target_qs.gather(-1, best).squeeze(-1)
-    else:
-        values = target_qs.masked_fill(~avail_actions, float("-inf")).amax(-1)
-    return torch.where(any_avail, values, torch.zeros_like(values))
 
 
 class QLearner(MARLModule):
@@ -84,17 +65,10 @@ class QLearner(MARLModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return torch.optim.RMSprop(self.learned_parameters(), lr=hp.lr, alpha=hp.optim_alpha, eps=hp.optim_eps)
+        return rmsprop(self.learned_parameters(), hp.lr, hp.optim_alpha, hp.optim_eps)
 
-    def before_rollout(self) -> None:
-        self.policy.set_t_env(self.t_env)
-
-    def learn(self, rollout: Rollout) -> dict[str, float]:
-        if not isinstance(rollout, ReplayRollout):
-            raise TypeError(
-                f"{type(self).__name__} learns from a replay buffer; build it with "
-                f"liir.data.datamodule.OffPolicyDataModule (algo.datamodule), not {type(rollout).__name__} items"
-            )
+    def learn(self, rollout: ReplayRollout) -> dict[str, float]:
+        """One update on the episodes sampled from the replay buffer (``algo.datamodule``)."""
         metrics = self.train_on(rollout.sample)
         metrics["epsilon"] = self.policy.epsilon
         if self.episodes - self.last_target_update_episode >= self.hparams.target_update_interval:
@@ -145,4 +119,3 @@ class QLearner(MARLModule):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.last_target_update_episode = state["last_target_update_episode"]
-        self.policy.set_t_env(self.t_env)

@@ -1,7 +1,8 @@
 """Rollouts as Lightning DataModules: on-policy, and off-policy through an episode replay buffer.
 
-The dataset is an endless stream: each item is a fresh batch of episodes collected with the policy the
-LightningModule holds *at the moment the item is requested*. Learners therefore pull items themselves
+The dataset is an endless stream: each item is a fresh batch of episodes collected with the policy handed
+to the DataModule (the LightningModule's, updated in place) *at the moment the item is requested*.
+Learners therefore pull items themselves
 inside ``training_step`` (``dataloader_iter``), so Lightning never pre-fetches a rollout with stale
 parameters. Off-policy items also carry a batch sampled from the replay buffer the new episodes were
 inserted into (pymarl's run loop: collect, insert, train once the buffer holds ``batch_size`` episodes).
@@ -9,7 +10,7 @@ inserted into (pymarl's run loop: collect, insert, train once the buffer holds `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,15 +25,15 @@ from liir.envs.base import BatchedEnv
 
 
 class RolloutStream(IterableDataset):
-    """Yields ``Rollout``s from ``runner`` with the policy returned by ``get_policy`` at each request."""
+    """Yields ``Rollout``s from ``runner`` played with ``policy`` as it is at each request."""
 
-    def __init__(self, runner: EpisodeRunner, get_policy: Callable[[], Policy]) -> None:
+    def __init__(self, runner: EpisodeRunner, policy: Policy) -> None:
         self.runner = runner
-        self.get_policy = get_policy
+        self.policy = policy
 
     def __iter__(self) -> Iterator[Rollout]:
         while True:
-            yield self.runner.run(self.get_policy(), test_mode=False)
+            yield self.runner.run(self.policy, test_mode=False)
 
 
 @dataclass
@@ -63,9 +64,9 @@ class ReplayStream(RolloutStream):
     """
 
     def __init__(
-        self, runner: EpisodeRunner, get_policy: Callable[[], Policy], buffer: EpisodeReplayBuffer, batch_size: int
+        self, runner: EpisodeRunner, policy: Policy, buffer: EpisodeReplayBuffer, batch_size: int
     ) -> None:
-        super().__init__(runner, get_policy)
+        super().__init__(runner, policy)
         self.buffer = buffer
         self.batch_size = batch_size
 
@@ -91,18 +92,16 @@ def stream_loader(stream: IterableDataset) -> DataLoader:
 
 
 class OnPolicyDataModule(pl.LightningDataModule):
-    """Owns the training environment; feeds the attached LightningModule's ``policy`` with rollouts."""
+    """Owns the training environment; plays ``policy`` (the algorithm's acting policy) for rollouts."""
 
-    def __init__(self, env: BatchedEnv) -> None:
+    def __init__(self, env: BatchedEnv, policy: Policy) -> None:
         super().__init__()
         self.env = env
+        self.policy = policy
         self.runner = EpisodeRunner(env)
 
-    def _policy(self) -> Policy:
-        return self.trainer.lightning_module.policy
-
     def train_dataloader(self) -> DataLoader:
-        return stream_loader(RolloutStream(self.runner, self._policy))
+        return stream_loader(RolloutStream(self.runner, self.policy))
 
     def state_dict(self) -> dict[str, Any]:
         """The environment's random stream, so a resumed run draws the episodes it would have drawn."""
@@ -123,8 +122,10 @@ class OffPolicyDataModule(OnPolicyDataModule):
     an empty buffer before its next update. A checkpoint that holds a buffer is always loaded.
     """
 
-    def __init__(self, env: BatchedEnv, buffer_size: int, batch_size: int, save_replay_buffer: bool) -> None:
-        super().__init__(env)
+    def __init__(
+        self, env: BatchedEnv, policy: Policy, buffer_size: int, batch_size: int, save_replay_buffer: bool
+    ) -> None:
+        super().__init__(env, policy)
         if batch_size > buffer_size:
             raise ValueError(f"batch_size={batch_size} episodes cannot be sampled from buffer_size={buffer_size}")
         self.buffer = EpisodeReplayBuffer(env.info, buffer_size)
@@ -132,7 +133,7 @@ class OffPolicyDataModule(OnPolicyDataModule):
         self.save_replay_buffer = save_replay_buffer
 
     def train_dataloader(self) -> DataLoader:
-        return stream_loader(ReplayStream(self.runner, self._policy, self.buffer, self.batch_size))
+        return stream_loader(ReplayStream(self.runner, self.policy, self.buffer, self.batch_size))
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -6,6 +6,22 @@ import torch
 from torch import nn
 
 
+def one_hot_agent_ids(obs: torch.Tensor) -> torch.Tensor:
+    """(..., N, N) identity rows matching obs (..., N, O): agent i's one-hot id."""
+    n = obs.shape[-2]
+    return torch.eye(n, device=obs.device).expand(*obs.shape[:-2], n, n)
+
+
+def agent_inputs(obs: torch.Tensor, last_actions_onehot: torch.Tensor | None, obs_agent_id: bool) -> torch.Tensor:
+    """pymarl's agent input: obs (..., N, O), then the one-hot last action (..., N, A) and a one-hot agent id."""
+    parts = [obs]
+    if last_actions_onehot is not None:
+        parts.append(last_actions_onehot)
+    if obs_agent_id:
+        parts.append(one_hot_agent_ids(obs))
+    return torch.cat(parts, dim=-1)
+
+
 class RNNAgent(nn.Module):
     """Linear -> ReLU -> GRUCell -> Linear, giving per-action outputs (logits or Q-values)."""
 

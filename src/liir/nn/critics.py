@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from liir.algos.controller import one_hot_agent_ids
+from liir.nn.agent import one_hot_agent_ids
 
 
 def coma_critic_input_dim(state_shape: int, obs_shape: int, n_agents: int, n_actions: int) -> int:

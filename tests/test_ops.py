@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from liir.returns import lambda_returns
+from liir.ops import lambda_returns
 
 GAMMA, LAM = 0.9, 0.5
 

@@ -1,0 +1,228 @@
+"""The learners' math as pure tensor functions: no modules, no optimisers, no Lightning.
+
+Every algorithm in ``liir.algos`` is a composition of these functions and the ``liir.nn`` networks, so
+each formula lives in one place and is tested against hand computations. Shapes follow the episode
+storage: B episodes, T transitions (T+1 state slots), N agents, A actions; ``mask`` (B, T) marks real
+transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
+
+import torch
+
+Params = Mapping[str, torch.Tensor]
+LogPiFn = Callable[[Params], torch.Tensor]
+
+
+# --- reductions ---
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over entries where ``mask`` (broadcastable to x) is True."""
+    mask = mask.expand_as(x).to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+# --- policies ---
+def exploration_probs(
+    logits: torch.Tensor, avail_actions: torch.Tensor, epsilon: float, mask_before_softmax: bool
+) -> torch.Tensor:
+    """pymarl's ε-floor policy π̃: (1 − ε)·softmax + ε/|actions|, restricted to available actions.
+
+    With ``mask_before_softmax`` False (pymarl's COMA/LIIR setting) the softmax and the floor cover all
+    actions before unavailable ones are zeroed; the result is renormalised over available actions.
+    """
+    if mask_before_softmax:
+        logits = logits.masked_fill(~avail_actions, -1e10)
+        n_choices = avail_actions.sum(-1, keepdim=True).clamp(min=1)
+    else:
+        n_choices = logits.shape[-1]
+    probs = (1.0 - epsilon) * torch.softmax(logits, dim=-1) + epsilon / n_choices
+    probs = probs * avail_actions
+    return probs / probs.sum(-1, keepdim=True).clamp(min=1e-12)
+
+
+def unfloored_probs(logits: torch.Tensor, avail_actions: torch.Tensor, mask_before_softmax: bool) -> torch.Tensor:
+    """The LIIR authors' test-mode probabilities: softmax (over available actions only if
+    ``mask_before_softmax``), no ε-floor, unavailable entries zeroed but not renormalised (liir-reference §4.2)."""
+    if mask_before_softmax:
+        logits = logits.masked_fill(~avail_actions, -1e10)
+    return torch.softmax(logits, dim=-1) * avail_actions
+
+
+def taken_log_probs(probs: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log π(u) (B, T, N) of the taken actions; 0 on padded transitions (where probabilities are 0)."""
+    taken = probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    return torch.log(torch.where(mask.unsqueeze(-1), taken, torch.ones_like(taken)))
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy (…) of the distributions ``probs`` (…, A)."""
+    return -(probs * torch.log(probs.clamp(min=1e-12))).sum(-1)
+
+
+def policy_gradient_loss(log_pi: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """−E[A · log π(u)] over real transitions and all agents; the advantages are constants."""
+    return -masked_mean(advantages.detach() * log_pi, mask.unsqueeze(-1))
+
+
+def alive_agents(avail_actions: torch.Tensor) -> torch.Tensor:
+    """(…, N) bool: agents with an action besides no-op 0.
+
+    On SMAC (no-op available only to the dead) this is the authors' ``1 − avail[..., 0]``; unlike it, it
+    does not zero every agent of an environment whose action 0 is always available (yalidu/liir#7).
+    """
+    return avail_actions[..., 1:].any(-1)
+
+
+# --- returns, baselines and advantages ---
+def lambda_returns(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    td_lambda: float,
+) -> torch.Tensor:
+    """TD(λ) returns G_t = r_t + γ(1 − d_t)[(1 − λ)V_{t+1} + λG_{t+1}] for every real transition.
+
+    Shapes: ``rewards``, ``terminated``, ``mask`` are (B, T) or broadcastable to ``values[:, :-1]``;
+    ``values`` is (B, T+1, ...), slot t holding V of the state before transition t. The return after an
+    episode's last transition is the value of its final state, so a time-limited episode (mask ends,
+    ``terminated`` False) bootstraps from V(s_L) while a terminated one does not bootstrap at all. On
+    padded slots (mask False) the result is V_t; callers mask those entries out of their losses.
+    Gradients flow into ``rewards`` and ``values``.
+    """
+    extra_dims = values.dim() - 2
+    expand = (slice(None), slice(None)) + (None,) * extra_dims
+    rewards = rewards if rewards.dim() == values.dim() else rewards[expand]
+    not_done = (~terminated[expand]).to(values.dtype)
+    mask = mask[expand]
+    steps = rewards.shape[1]
+    ret = values[:, steps]
+    out = []
+    for t in range(steps - 1, -1, -1):
+        bootstrap = (1.0 - td_lambda) * values[:, t + 1] + td_lambda * ret
+        ret = torch.where(mask[:, t], rewards[:, t] + gamma * not_done[:, t] * bootstrap, values[:, t])
+        out.append(ret)
+    return torch.stack(out[::-1], dim=1)
+
+
+def counterfactual_baseline(q_values: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    """COMA's baseline Σ_a π(a|τ_i) Q_i(s, (u_-i, a)) (…, N) from Q and π, both (…, N, A)."""
+    return (probs * q_values).sum(-1)
+
+
+def normalise_advantages(
+    adv: torch.Tensor,
+    mask: torch.Tensor,
+    mode: Literal["masked", "padded", "none"],
+    constant_statistics: bool = False,
+) -> torch.Tensor:
+    """(adv − mean) / (std + 1e-8) with the unbiased std, keeping the graph through ``adv``.
+
+    ``masked`` takes the statistics over real entries (``mask`` broadcastable to ``adv``); ``padded``
+    over every entry, padded steps included, as the authors' code (liir-reference §4.4); ``none``
+    returns ``adv`` unchanged. ``constant_statistics``: no gradient flows through the mean and std.
+    """
+    if mode == "none":
+        return adv
+    values = adv.flatten() if mode == "padded" else adv[mask.expand_as(adv)]
+    mean = values.mean()
+    std = values.std() if values.numel() > 1 else values.new_zeros(())
+    if constant_statistics:
+        mean, std = mean.detach(), std.detach()
+    return (adv - mean) / (std + 1e-8)
+
+
+def greedy_next_values(
+    target_qs: torch.Tensor, avail_actions: torch.Tensor, online_qs: torch.Tensor | None
+) -> torch.Tensor:
+    """Per-agent bootstrap values (..., N) from target-network Q-values (..., N, A) at the next slots.
+
+    With ``online_qs`` (double Q-learning) the action is the online network's best available one and
+    its value is read from the target network; otherwise the target network's best available value.
+    Slots without any available action (padding after an episode) give 0.
+    """
+    any_avail = avail_actions.any(-1)
+    if online_qs is not None:
+        best = online_qs.masked_fill(~avail_actions, float("-inf")).argmax(-1, keepdim=True)
+        values = target_qs.gather(-1, best).squeeze(-1)
+    else:
+        values = target_qs.masked_fill(~avail_actions, float("-inf")).amax(-1)
+    return torch.where(any_avail, values, torch.zeros_like(values))
+
+
+# --- LIIR's meta-gradient: the differentiable one-step lookahead (paper Eq. 6–9) ---
+def lookahead_params(
+    log_pi_fn: LogPiFn, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: float
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """θ'(η) = θ + α·∇_θ J_proxy (differentiable in η) and log π̃_θ(u) (B, T, N), detached.
+
+    J_proxy = mean over real (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective.
+    The step is **plain SGD with α = lr** (the paper's Eq. 6), not the RMSprop step the policy optimiser
+    takes: the paper states its meta-gradient for that update, and SGD keeps the meta-gradient free of
+    optimiser state, so it is exactly the finite-difference slope of J_ex(θ'(η)). Gradient clipping of
+    the real step is likewise not part of the lookahead.
+    """
+    names = list(params)
+    log_pi = log_pi_fn(params)
+    j_proxy = masked_mean(proxy_adv * log_pi, mask.unsqueeze(-1))
+    grads = torch.autograd.grad(j_proxy, [params[k] for k in names], create_graph=True)
+    new_params = {k: params[k] + step_size * g for k, g in zip(names, grads, strict=True)}
+    return new_params, log_pi.detach()
+
+
+def extrinsic_objective(
+    log_pi_new: torch.Tensor, log_pi_old: torch.Tensor, extrinsic_adv: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """J_ex = mean over real steps of ρ·sg(Â_ex), ρ = exp(Σ_i log π_new(u_i) − sg(Σ_i log π_old(u_i)))."""
+    ratio = torch.exp(log_pi_new.sum(-1) - log_pi_old.detach().sum(-1))
+    return masked_mean(ratio * extrinsic_adv.detach(), mask)
+
+
+def lookahead_extrinsic_objective(
+    log_pi_fn: LogPiFn,
+    params: Params,
+    proxy_adv: torch.Tensor,
+    extrinsic_adv: torch.Tensor,
+    mask: torch.Tensor,
+    step_size: float,
+) -> torch.Tensor:
+    """J_ex(θ'(η)): the meta objective, a scalar differentiable in η through ``proxy_adv``."""
+    new_params, log_pi_old = lookahead_params(log_pi_fn, params, proxy_adv, mask, step_size)
+    return extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
+
+
+def exact_eta_gradient(
+    log_pi_fn: LogPiFn,
+    params: Params,
+    eta_params: Sequence[torch.Tensor],
+    proxy_adv: torch.Tensor,
+    extrinsic_adv: torch.Tensor,
+    mask: torch.Tensor,
+    step_size: float,
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """(∇_η J_ex(θ'(η)) per tensor of ``eta_params`` — the *ascent* direction —, J_ex detached).
+
+    ``log_pi_fn`` maps agent parameters (a name -> tensor dict) to log π̃(u) (B, T, N) of the taken
+    actions; ``proxy_adv`` (B, T, N) carries the graph from ``eta_params``; ``extrinsic_adv`` (B, T) is a
+    constant. η tensors J_ex does not reach get zeros. Nothing is written to ``.grad``.
+    """
+    j_ex = lookahead_extrinsic_objective(log_pi_fn, params, proxy_adv, extrinsic_adv, mask, step_size)
+    grads = torch.autograd.grad(j_ex, list(eta_params), allow_unused=True)
+    grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
+    return grads, j_ex.detach()
+
+
+def factorised_eta_coefficient(
+    score_grads: Sequence[torch.Tensor], extrinsic_grads: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """The authors' scalar c = ⟨g1, g2⟩ summed over every agent-parameter tensor (liir-reference §2.4 step 7).
+
+    g1 = ∇_θ mean log p_θ(u) (no advantage), g2 = ∇_θ' of the ratio-weighted extrinsic surrogate.
+    ``meta_grad=reference`` then minimises sg(c)·mean(G^p): a first-order, factorised stand-in for
+    ∇_η J_ex whose sign points against ascent (§2.4, sign analysis), reproduced as written.
+    """
+    return sum((g1 * g2).sum() for g1, g2 in zip(score_grads, extrinsic_grads, strict=True)).detach()
