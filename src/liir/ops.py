@@ -92,19 +92,20 @@ def lambda_returns(
     episode's last transition is the value of its final state, so a time-limited episode (mask ends,
     ``terminated`` False) bootstraps from V(s_L) while a terminated one does not bootstrap at all. On
     padded slots (mask False) the result is V_t; callers mask those entries out of their losses.
-    Gradients flow into ``rewards`` and ``values``.
+    Gradients flow into ``rewards`` and ``values`` (time steps are ``unbind``-ed: indexing each step would
+    make the backward write a whole-sequence zero gradient per step).
     """
     extra_dims = values.dim() - 2
     expand = (slice(None), slice(None)) + (None,) * extra_dims
     rewards = rewards if rewards.dim() == values.dim() else rewards[expand]
-    not_done = (~terminated[expand]).to(values.dtype)
-    mask = mask[expand]
     steps = rewards.shape[1]
-    ret = values[:, steps]
+    reward_t, value_t = rewards.unbind(1), values.unbind(1)
+    not_done_t, mask_t = (~terminated[expand]).to(values.dtype).unbind(1), mask[expand].unbind(1)
+    ret = value_t[steps]
     out = []
     for t in range(steps - 1, -1, -1):
-        bootstrap = (1.0 - td_lambda) * values[:, t + 1] + td_lambda * ret
-        ret = torch.where(mask[:, t], rewards[:, t] + gamma * not_done[:, t] * bootstrap, values[:, t])
+        bootstrap = (1.0 - td_lambda) * value_t[t + 1] + td_lambda * ret
+        ret = torch.where(mask_t[t], reward_t[t] + gamma * not_done_t[t] * bootstrap, value_t[t])
         out.append(ret)
     return torch.stack(out[::-1], dim=1)
 

@@ -45,13 +45,15 @@ class RNNAgent(nn.Module):
     def unroll(self, inputs: torch.Tensor) -> torch.Tensor:
         """Whole sequences from a zero hidden state: inputs (B, T, N, in) -> outputs (B, T, N, A).
 
-        The input layer runs once over all time steps; only the GRU cell steps through time.
+        The input layer runs once over all time steps; only the GRU cell steps through time. The steps are
+        ``unbind``-ed rather than indexed: the backward of one indexed step writes a zero gradient the
+        size of the whole sequence, which made the unroll's backward quadratic in T.
         """
         b, t, n, _ = inputs.shape
         x = torch.relu(self.fc1(inputs))
         h = self.initial_hidden(b * n)
         hiddens = []
-        for step in range(t):
-            h = self.rnn(x[:, step].reshape(b * n, -1), h)
+        for x_t in x.unbind(1):
+            h = self.rnn(x_t.reshape(b * n, -1), h)
             hiddens.append(h)
         return self.fc2(torch.stack(hiddens, dim=1).reshape(b, n, t, -1).transpose(1, 2))
