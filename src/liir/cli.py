@@ -50,6 +50,8 @@ def unwrap(exc: Exception) -> Exception:
 
 def describe_composition_error(exc: Exception) -> str:
     """One line naming the bad key and value and what is allowed, from Hydra's and OmegaConf's exceptions."""
+    if isinstance(exc, OverrideParseException):
+        return f"cannot read {exc.override!r}: {' '.join(exc.message.split())}"
     if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
         group, _, choice = exc.missing_cfg_file.rpartition("/")
         return f"{group}={choice!r} is not allowed; use one of {', '.join(exc.options)}"
