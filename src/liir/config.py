@@ -18,6 +18,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from liir.nn.mixers import HYPERNET_LAYERS
+
 
 class ConfigError(ValueError):
     """A configuration value is out of its allowed range."""
@@ -31,10 +33,6 @@ class Choice(str, Enum):
     """
 
     __str__ = str.__str__
-
-    @classmethod
-    def allowed(cls) -> str:
-        return ", ".join(member.value for member in cls)
 
 
 class Device(Choice):
@@ -81,14 +79,12 @@ class ExtrinsicCritic(Choice):
     joint_action = "joint_action"
 
 
-HYPERNET_LAYERS = (1, 2)  # an int choice: an int-valued Enum would reach QMixer as its name under enum_to_str
-
-
 def require_positive(prefix: str, obj: object, *names: str) -> None:
-    """Raise ``ConfigError`` naming ``<prefix><name>`` for the first of ``names`` that is not a positive number."""
+    """Raise ``ConfigError`` naming ``<prefix><name>`` for the first of ``names`` that is not positive (the schema
+    has already made each an int or a float)."""
     for name in names:
         value = getattr(obj, name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if value <= 0:
             raise ConfigError(f"{prefix}{name}={value!r} is not allowed: it must be a positive number")
 
 
@@ -274,6 +270,7 @@ class QMixerConfig(VDNMixerConfig):
     hypernet_embed: int = MISSING
 
     def check(self) -> None:
+        """An int choice, checked here: an int-valued Enum would reach QMixer as its name under enum_to_str."""
         if self.hypernet_layers not in HYPERNET_LAYERS:
             raise ConfigError(f"algo.mixer.hypernet_layers={self.hypernet_layers!r} is not allowed; use one of "
                               f"{', '.join(map(str, HYPERNET_LAYERS))}")
