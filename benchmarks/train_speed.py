@@ -2,8 +2,8 @@
 
     python benchmarks/train_speed.py env=pursuit1d algo=iac [t_max=20000] [any Hydra override ...]
 
-It composes the same config as ``python -m liir.train`` (loggers, tests and checkpoints off), trains
-for ``t_max`` env steps after a short warm-up, and reports env-steps/s (training rollouts + updates),
+It composes the same config as ``python -m liir.train`` (its trainer; loggers, tests and checkpoints off),
+trains for ``t_max`` env steps after a short warm-up, and reports env-steps/s (training rollouts + updates),
 updates/s and the process's peak resident memory (and peak CUDA memory on a GPU).
 """
 
@@ -19,7 +19,7 @@ import lightning.pytorch as pl
 import torch
 from hydra import compose, initialize_config_dir
 
-from liir.build import make_datamodule, make_env, make_module, resolve_device, set_torch_threads
+from liir.build import make_datamodule, make_env, make_module, make_trainer, resolve_device, set_torch_threads
 from liir.callbacks import StopAtTMax
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -34,9 +34,7 @@ def fit(cfg, env, t_max: int) -> tuple[float, int, int]:
     device = resolve_device(cfg.device)
     pl.seed_everything(cfg.seed, verbose=False)
     module = make_module(cfg, env)
-    trainer = pl.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_epochs=-1,
-                         logger=False, callbacks=[StopAtTMax(t_max)], enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = make_trainer(cfg, device, [StopAtTMax(t_max)], logger=False)
     start = time.perf_counter()
     trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy))
     return time.perf_counter() - start, module.t_env, trainer.fit_loop.epoch_loop.batch_progress.total.completed

@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 import torch
 
 from liir.envs.pursuit import Pursuit1D
+from tests.runs import TRAINED_ALGOS, train_grid
 
 
 @pytest.fixture
@@ -26,3 +29,23 @@ def ac_hparams() -> dict:
                 td_lambda=0.8, target_update_interval=4, critic_train_mode="seq", epsilon_start=0.5,
                 epsilon_finish=0.01, epsilon_anneal_time=100, mask_before_softmax=True, rnn_hidden_dim=8,
                 critic_hidden_dim=16, obs_agent_id=True, obs_last_action=True)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """Short runs of the actor-critics and LIIR on pursuit, made once by one real ``--multirun`` (`tests/runs.py`)."""
+    sweep = tmp_path_factory.mktemp("runs") / "sweep"
+    result = train_grid(sweep, f"algo={','.join(TRAINED_ALGOS)}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {algo: sweep / algo for algo in TRAINED_ALGOS}
+
+
+@pytest.fixture(scope="session")
+def resumed(trained, tmp_path_factory) -> dict[str, Path]:
+    """IAC, COMA and LIIR resumed from their ``trained`` checkpoints up to t_max=480, by one ``--multirun`` whose
+    ``ckpt_path`` interpolates each job's algo name."""
+    sweep = tmp_path_factory.mktemp("resumed") / "sweep"
+    ckpt = trained["iac"].parent / "${algo.name}" / "checkpoints" / "last.ckpt"
+    result = train_grid(sweep, "algo=iac,coma,liir", "t_max=480", f"ckpt_path={ckpt}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {algo: sweep / algo for algo in ("iac", "coma", "liir")}

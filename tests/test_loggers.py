@@ -1,8 +1,8 @@
-"""Run loggers: the CSV file is on disk while training runs, not only at its end."""
+"""Run loggers: the CSV file is on disk while training runs, not only at its end; W&B groups aggregate seeds."""
 
 from omegaconf import OmegaConf
 
-from liir.loggers import build_loggers
+from liir.loggers import build_loggers, wandb_group
 
 
 def test_csv_metrics_are_on_disk_after_each_log(tmp_path) -> None:
@@ -11,3 +11,10 @@ def test_csv_metrics_are_on_disk_after_each_log(tmp_path) -> None:
     csv.log_metrics({"return_mean": 0.5, "env_steps": 10000.0}, step=10000)
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines[0].split(",") == ["env_steps", "return_mean", "step"] and lines[1] == "10000.0,0.5,10000"
+
+
+def test_seeds_share_a_wandb_group_and_other_overrides_split_it() -> None:
+    cfg = OmegaConf.create({"env": {"name": "pursuit1d"}, "algo": {"name": "iac"}, "seed": 2})
+    plumbing = ["algo=iac", "seed=2", "ckpt_path=x", "logger=csv", "device=cpu", "hydra.run.dir=y"]
+    assert wandb_group(cfg, plumbing) == wandb_group(cfg, ["seed=1"]) == "pursuit1d-iac"
+    assert wandb_group(cfg, ["seed=1", "t_max=9", "algo.lr=0.1"]) == "pursuit1d-iac-algo.lr=0.1-t_max=9"

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning.pytorch as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import Callback, ProgressBar
+from omegaconf import DictConfig
 
+from liir import cli
 from liir.algos.base import MARLModule
-from liir.config import ConfigError
+from liir.config import ConfigError, plain
 from liir.data.datamodule import OnPolicyDataModule
 from liir.data.runner import Policy
 from liir.envs.base import BatchedEnv
@@ -28,6 +34,7 @@ def set_torch_threads(threads: int | None) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else the CPU; ``cuda`` without a CUDA device is a ``ConfigError``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -36,11 +43,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_env(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) -> BatchedEnv:
-    return instantiate(cfg.env.env_args, batch_size=batch_size, device=device, seed=seed)
+    return instantiate(plain(cfg.env.env_args), batch_size=batch_size, device=device, seed=seed)
 
 
 def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
-    algo_args = OmegaConf.to_container(cfg.algo, resolve=True)
+    algo_args = plain(cfg.algo)
     algo_args.pop("name")
     algo_args.pop("datamodule", None)
     return instantiate(algo_args, env_info=env.info)
@@ -51,7 +58,27 @@ def make_datamodule(cfg: DictConfig, env: BatchedEnv, policy: Policy) -> pl.Ligh
     else on-policy."""
     if cfg.algo.get("datamodule") is None:
         return OnPolicyDataModule(env, policy)
-    return instantiate(cfg.algo.datamodule, env=env, policy=policy)
+    return instantiate(plain(cfg.algo.datamodule), env=env, policy=policy)
+
+
+def make_trainer(cfg: DictConfig, device: torch.device, callbacks: list[Callback], **runtime: Any) -> pl.Trainer:
+    """Lightning's Trainer from ``cfg.trainer``, on ``device``, with the run-time objects (loggers, plugins, ...).
+
+    Lightning's own progress bar is off unless ``callbacks`` holds one (liir's counts env steps).
+    """
+    progress_bar = any(isinstance(callback, ProgressBar) for callback in callbacks)
+    return instantiate_part("trainer", cfg.trainer, accelerator="gpu" if device.type == "cuda" else "cpu",
+                            callbacks=callbacks, enable_progress_bar=progress_bar, **runtime)
+
+
+def instantiate_part(key: str, spec: DictConfig, **runtime: Any) -> Any:
+    """The object configured at ``key``, built with its run-time arguments (passed as they are, not merged into the
+    config); a constructor's refusal of a configured value is reported as a ``ConfigError`` naming ``key``."""
+    try:
+        return instantiate(spec, _partial_=True)(**runtime)
+    except (InstantiationException, MisconfigurationException, TypeError, ValueError) as exc:
+        reason = " ".join(str(cli.unwrap(exc)).split())
+        raise ConfigError(f"{key}: {reason}") from exc
 
 
 def env_tags(env: BatchedEnv) -> list[str]:

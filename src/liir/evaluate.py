@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,17 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
+from liir import cli
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
-from liir.config import ConfigError
+from liir.config import ConfigError, validate
 from liir.data.runner import EpisodeRunner, summarise
 from liir.envs.smac import save_replays
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.intrinsic_analysis import has_action_labels, intrinsic_reward_report
 
 log = logging.getLogger("liir")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None, device: str | None = None,
@@ -39,10 +38,8 @@ def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None,
     saves StarCraft II replays of the episodes (their paths are listed in the result).
     """
     checkpoint = read_checkpoint(ckpt_path)
-    run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])
+    run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])  # plain values, as every liir version stored them
     n_episodes = test_nepisode or run_cfg.test_nepisode
-    if n_episodes <= 0:
-        raise ConfigError(f"test_nepisode={n_episodes} is not allowed: it must be a positive number")
     seed = run_cfg.seed if seed is None else seed
     set_torch_threads(run_cfg.get("torch_threads"))
     pl.seed_everything(seed, verbose=False)
@@ -76,18 +73,25 @@ def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None,
     }
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
-def main(cfg: DictConfig) -> None:
-    path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+@hydra.main(version_base="1.3", config_path=cli.CONF_DIR, config_name="evaluate")
+def run_job(cfg: DictConfig) -> None:
     try:
+        validate(cfg)
+        path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed, cfg.save_replay)
-    except (ConfigError, CheckpointError, Sc2SetupError) as exc:
-        print(f"liir: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as exc:
+        error = cli.unwrap(exc)
+        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError):
+            raise
+        cli.fail(str(error))
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
     log.info("wrote %s: test_return_mean=%.4g over %d episodes", path, result["test_return_mean"],
              result["test_n_episodes"])
+
+
+def main() -> None:
+    cli.run(run_job)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,15 @@ NON_GROUPING_KEYS = ("seed", "ckpt_path", "logger", "device", "hydra")
 
 def wandb_group(cfg: DictConfig, overrides: list[str]) -> str:
     """``<env>-<algo>`` plus the non-seed overrides, sorted, e.g. ``smac_3m-liir-algo.lr=0.001``."""
-    kept = sorted(
-        o for o in overrides
-        if o.lstrip("+~").split("=")[0].split(".")[0] not in NON_GROUPING_KEYS + ("env", "algo")
-    )
+    kept = sorted(o for o in overrides if splits_groups(o))
     return "-".join([cfg.env.name, cfg.algo.name, *kept])
+
+
+def splits_groups(override: str) -> bool:
+    """Whether runs that differ in ``override`` measure different things: not the env/algo choice (already in the
+    group name) nor a run-plumbing key, but any other key, ``algo.lr`` or ``env.env_args.…`` included."""
+    key = override.lstrip("+~").split("=")[0]
+    return key not in ("env", "algo") and key.split(".")[0] not in NON_GROUPING_KEYS
 
 
 def wandb_run_name(cfg: DictConfig) -> str:

@@ -17,20 +17,24 @@ import lightning.pytorch as pl
 import wandb
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig
 
+from liir import cli
 from liir.algos.base import NonFiniteLossError
-from liir.build import env_tags, make_datamodule, make_env, make_module, resolve_device, set_torch_threads, test_seed
-from liir.callbacks import (
-    EnvStepCheckpoint,
-    EnvStepProgressBar,
-    GreedyTest,
-    RunMetadata,
-    StopAtTMax,
-    TrainMetricsLogger,
+from liir.build import (
+    env_tags,
+    instantiate_part,
+    make_datamodule,
+    make_env,
+    make_module,
+    make_trainer,
+    resolve_device,
+    set_torch_threads,
+    test_seed,
 )
 from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpoint
-from liir.config import ConfigError, validate
+from liir.config import ConfigError, RuntimeFacts, plain, validate
 from liir.data.runner import EpisodeRunner
 from liir.envs.base import BatchedEnv
 from liir.envs.smac.sc2.install import Sc2SetupError
@@ -38,7 +42,6 @@ from liir.envs.smac.sim.core import SimCompileError
 from liir.loggers import build_loggers
 
 log = logging.getLogger("liir")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
@@ -60,8 +63,27 @@ def record_runtime_facts(cfg: DictConfig, env: BatchedEnv) -> None:
     """Put what was resolved at run time (the backend that really runs, the game version) into the config,
     so the checkpoint, the W&B config and ``eval.json`` say which backend produced the numbers."""
     metadata = env.info.metadata
-    with open_dict(cfg):
-        cfg.env.runtime = {"backend": metadata.get("backend", "native"), "sc2_version": metadata.get("sc2_version")}
+    cfg.env.runtime = RuntimeFacts(backend=metadata.get("backend", "native"), sc2_version=metadata.get("sc2_version"))
+
+
+def make_callbacks(cfg: DictConfig, test_env: BatchedEnv, output_dir: Path, run_id: str) -> dict[str, Callback]:
+    """``cfg.callbacks`` in their order, each with its run-time arguments (by entry name, see
+    ``conf/callbacks/default.yaml``); null entries, and ``checkpoint`` without ``save_model``, are left out."""
+    runtime = {
+        "greedy_test": {"runner": EpisodeRunner(test_env)},
+        "run_metadata": {"config": plain(cfg), "wandb_run_id": run_id},
+        "checkpoint": {"dirpath": output_dir / "checkpoints"},
+    }
+    callbacks: dict[str, Callback] = {}
+    for name, spec in cfg.callbacks.items():
+        if spec is None or (name == "checkpoint" and not cfg.save_model):
+            continue
+        if name == "progress_bar":
+            if "greedy_test" not in callbacks:
+                raise ConfigError("callbacks.progress_bar shows the latest test return: it needs callbacks.greedy_test")
+            runtime[name] = {"test": callbacks["greedy_test"]}
+        callbacks[name] = instantiate_part(f"callbacks.{name}", spec, **runtime.get(name, {}))
+    return callbacks
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -81,37 +103,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("env=%s algo=%s backend=%s device=%s output=%s", cfg.env.name, cfg.algo.name,
              cfg.env.runtime.backend, device, output_dir)
     loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env))
-    test = GreedyTest(EpisodeRunner(test_env), cfg.test_interval, cfg.test_nepisode)
-    callbacks = [
-        StopAtTMax(cfg.t_max),
-        TrainMetricsLogger(cfg.log_interval),
-        test,
-        RunMetadata(OmegaConf.to_container(cfg, resolve=True), run_id),
-        EnvStepProgressBar(cfg.t_max, test),
-    ]
-    if cfg.save_model:
-        callbacks.append(EnvStepCheckpoint(output_dir / "checkpoints", cfg.save_model_interval))
-    trainer = pl.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=1,
-        max_epochs=-1,
-        logger=loggers,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        plugins=[AtomicCheckpointIO()],
-        default_root_dir=output_dir,
-    )
+    callbacks = make_callbacks(cfg, test_env, output_dir, run_id)
+    trainer = make_trainer(cfg, device, list(callbacks.values()), logger=loggers, plugins=[AtomicCheckpointIO()],
+                           default_root_dir=output_dir)
     try:
         trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy), ckpt_path=cfg.ckpt_path)
     finally:
         test_env.close()
         if wandb.run is not None:
             wandb.finish()
-    log.info("finished at t_env=%d; last test: %s", module.t_env, test.latest)
-    return test.latest
+    latest = callbacks["greedy_test"].latest if "greedy_test" in callbacks else {}
+    log.info("finished at t_env=%d; last test: %s", module.t_env, latest)
+    return latest
 
 
 CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError)
@@ -121,20 +124,19 @@ def is_multirun() -> bool:
     return HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+@hydra.main(version_base="1.3", config_path=cli.CONF_DIR, config_name="config")
+def run_job(cfg: DictConfig) -> float | None:
     """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
     try:
         return train(cfg).get("test_return_mean")
-    except CLEAR_ERRORS as exc:
-        print(f"liir: error: {exc}", file=sys.stderr)
-        if not is_multirun():
-            sys.exit(2)
-        record_failed_job(exc)
     except Exception as exc:
+        error = cli.unwrap(exc)
+        clear = isinstance(error, CLEAR_ERRORS)
         if not is_multirun():
+            if clear:
+                cli.fail(str(error))
             raise
-        print(f"liir: error: job failed with {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"liir: error: {error if clear else f'job failed with {type(error).__name__}: {error}'}", file=sys.stderr)
         record_failed_job(exc)
     return None
 
@@ -145,6 +147,10 @@ def record_failed_job(exc: BaseException) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(traceback.format_exception(exc)))
     log.error("job failed; traceback in %s", path)
+
+
+def main() -> None:
+    cli.run(run_job)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""Running the real entry points (`python -m liir.train`, `python -m liir.evaluate`) in subprocesses, and reading
+what they wrote. The short trained runs that several test files read are made once (``conftest.trained``)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SHORT_RUN = ["env=pursuit1d", "t_max=320", "batch_size_run=4", "test_interval=160", "test_nepisode=8",
+             "log_interval=160", "save_model_interval=160"]
+TRAINED_ALGOS = ("iac", "central_v", "coma", "liir")
+
+
+def run_module(module: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return run_module("liir.train", run_dir.parent, f"hydra.run.dir={run_dir}", *SHORT_RUN, *overrides)
+
+
+def train_grid(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """A ``--multirun`` whose jobs write to ``<sweep_dir>/<algo>``."""
+    return run_module("liir.train", sweep_dir.parent, "--multirun", f"hydra.sweep.dir={sweep_dir}",
+                      "hydra.sweep.subdir=${algo.name}", *SHORT_RUN, *overrides)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def wandb_run_file(run_dir: Path) -> Path:
+    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    return path
