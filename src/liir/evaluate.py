@@ -18,6 +18,7 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
+from liir import warning_filters
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
@@ -78,6 +79,7 @@ def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None,
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> None:
+    warning_filters.install()
     path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from liir import warning_filters
 from liir.algos.base import NonFiniteLossError
 from liir.build import env_tags, make_datamodule, make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import (
@@ -124,6 +125,7 @@ def is_multirun() -> bool:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
+    warning_filters.install()
     try:
         return train(cfg).get("test_return_mean")
     except CLEAR_ERRORS as exc:
