@@ -37,6 +37,14 @@ FILTERS: list[tuple[str, type[Warning], str]] = [
         FutureWarning,
         "lightning.pytorch.utilities._pytree",
     ),
+    # torch.compile (the SMAC simulator) imports torch's inductor, which imports torch.utils.mkldnn, whose classes
+    # use torch's own deprecated ``torch.jit.script_method``; the warning names torch.jit._script whoever calls it,
+    # and liir never does (no torch.jit anywhere). A DeprecationWarning: only pytest shows it by default.
+    (
+        r"`torch\.jit\.script_method` is deprecated\.",
+        DeprecationWarning,
+        "torch.jit._script",
+    ),
     # metrics.csv is written into Hydra's run directory on purpose, and Hydra has always put ``.hydra/`` and
     # ``train.log`` there before the logger starts, so "exists and is not empty" fires on every run. A run
     # directory belongs to one run: a second run into it replaces metrics.csv as it replaces the checkpoints.
@@ -66,5 +74,11 @@ def install() -> None:
 
 
 def pytest_configure(config) -> None:
-    """pytest plugin hook (``-p liir.warning_filters``): the suite runs under the same filters."""
-    install()
+    """pytest plugin hook (``-p liir.warning_filters``): the suite runs under the same filters.
+
+    Given as ``filterwarnings`` ini lines, because pytest puts "always show DeprecationWarning" in front of
+    any filter installed before a test starts.
+    """
+    for message, category, module in FILTERS:
+        line = f"ignore:{message}:{category.__module__}.{category.__qualname__}:{re.escape(module)}\\Z"
+        config.addinivalue_line("filterwarnings", line)
