@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from liir.envs.pursuit import Pursuit1D
-from tests.runs import TRAINED_ALGOS, train_grid
+from tests.runs import OUTPUT, TRAINED_ALGOS, train_grid
 
 
 @pytest.fixture
@@ -37,6 +37,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     sweep = tmp_path_factory.mktemp("runs") / "sweep"
     result = train_grid(sweep, f"algo={','.join(TRAINED_ALGOS)}")
     assert result.returncode == 0, result.stderr[-3000:]
+    (sweep / OUTPUT).write_text(result.stdout + result.stderr)
     return {algo: sweep / algo for algo in TRAINED_ALGOS}
 
 
@@ -48,4 +49,5 @@ def resumed(trained, tmp_path_factory) -> dict[str, Path]:
     ckpt = trained["iac"].parent / "${algo.name}" / "checkpoints" / "last.ckpt"
     result = train_grid(sweep, "algo=iac,coma,liir", "t_max=480", f"ckpt_path={ckpt}")
     assert result.returncode == 0, result.stderr[-3000:]
+    (sweep / OUTPUT).write_text(result.stdout + result.stderr)
     return {algo: sweep / algo for algo in ("iac", "coma", "liir")}

@@ -12,6 +12,7 @@ from pathlib import Path
 SHORT_RUN = ["env=pursuit1d", "t_max=320", "batch_size_run=4", "test_interval=160", "test_nepisode=8",
              "log_interval=160", "save_model_interval=160"]
 TRAINED_ALGOS = ("iac", "central_v", "coma", "liir")
+OUTPUT = "output.txt"  # what a shared grid printed, kept in its sweep directory
 
 
 def run_module(module: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -148,7 +148,7 @@ class EnvStepCheckpoint(Callback):
     def save(self, trainer: pl.Trainer, t_env: int) -> Path:
         self.last_save_t = t_env
         path = self.dirpath / f"t_env_{t_env}.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # our checkpoints are full state, not weights
         atomic_copy(path, self.dirpath / "last.ckpt")
         self.last_path = path
         return path

@@ -32,7 +32,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
-        """liir checkpoints hold RNG states (numpy arrays), so they load as full pickles, as ``read_checkpoint``."""
+        """Always a full unpickle (``weights_only=False``, whatever Lightning passes), as ``read_checkpoint``.
+
+        Deliberate: liir checkpoints hold RNG states (numpy's, Python's) that torch's weights-only loader,
+        torch's default since 2.6, refuses; these are our own files, written by ``save_checkpoint``.
+        """
         return torch.load(path, map_location=map_location or "cpu", weights_only=False)
 
 

@@ -21,6 +21,8 @@ from hydra.errors import (
 )
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from liir import warning_filters
+
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
@@ -35,6 +37,7 @@ def run(hydra_main: Callable[[], Any]) -> None:
     The task function reports its own clear errors with ``fail`` (Hydra lets ``SystemExit`` through); any other
     exception keeps its full traceback, because it is a bug, not a bad input.
     """
+    warning_filters.install()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
     try:
         hydra_main()

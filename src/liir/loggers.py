@@ -53,6 +53,8 @@ def build_loggers(
         }
     logger = instantiate(cfg.logger, **extra)
     if isinstance(logger, WandbLogger):
+        # Lightning always passes ``anonymous``, which recent wandb warns about at any value (wandb PR #10909)
+        logger._wandb_init.pop("anonymous", None)
         logger.experiment.define_metric("env_steps")
         logger.experiment.define_metric("*", step_metric="env_steps")
     loggers.append(logger)
