@@ -60,9 +60,16 @@ def main() -> None:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - t0
     result = {
-        "impl": "liir-sim", "map": args.map, "batch": args.batch, "steps": args.steps, "device": str(device),
-        "compile": args.compile, "threads": torch.get_num_threads(), "warmup_s": round(warmup_s, 2),
-        "seconds": round(elapsed, 3), "env_steps_per_sec": round(args.steps * args.batch / elapsed),
+        "impl": "liir-sim",
+        "map": args.map,
+        "batch": args.batch,
+        "steps": args.steps,
+        "device": str(device),
+        "compile": args.compile,
+        "threads": torch.get_num_threads(),
+        "warmup_s": round(warmup_s, 2),
+        "seconds": round(elapsed, 3),
+        "env_steps_per_sec": round(args.steps * args.batch / elapsed),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if device.type == "cuda":

@@ -50,9 +50,15 @@ def main(overrides: list[str]) -> dict:
         torch.cuda.reset_peak_memory_stats()
     seconds, steps, updates = fit(cfg, env, cfg.t_max)
     result = {
-        "bench": "train_speed", "env": cfg.env.name, "algo": cfg.algo.name, "device": cfg.device,
-        "batch_size_run": cfg.batch_size_run, "env_steps": steps, "seconds": round(seconds, 3),
-        "env_steps_per_sec": round(steps / seconds, 1), "updates_per_sec": round(updates / seconds, 2),
+        "bench": "train_speed",
+        "env": cfg.env.name,
+        "algo": cfg.algo.name,
+        "device": cfg.device,
+        "batch_size_run": cfg.batch_size_run,
+        "env_steps": steps,
+        "seconds": round(seconds, 3),
+        "env_steps_per_sec": round(steps / seconds, 1),
+        "updates_per_sec": round(updates / seconds, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if torch.cuda.is_available():

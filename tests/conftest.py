@@ -10,9 +10,20 @@ from tests.runs import OUTPUT, TRAINED_ALGOS, train_grid
 @pytest.fixture
 def pursuit_env():
     def make(batch_size: int = 4, seed: int = 0, episode_limit: int = 6) -> Pursuit1D:
-        return Pursuit1D(batch_size=batch_size, device="cpu", seed=seed, episode_limit=episode_limit, init_low=-5,
-                         init_high=5, target="fixed", target_value=0, target_low=-5, target_high=5, value_scale=10.0,
-                         reward_scale=0.01)
+        return Pursuit1D(
+            batch_size=batch_size,
+            device="cpu",
+            seed=seed,
+            episode_limit=episode_limit,
+            init_low=-5,
+            init_high=5,
+            target="fixed",
+            target_value=0,
+            target_low=-5,
+            target_high=5,
+            value_scale=10.0,
+            reward_scale=0.01,
+        )
 
     return make
 
@@ -25,10 +36,25 @@ def _seed():
 @pytest.fixture
 def ac_hparams() -> dict:
     """Small actor-critic hyper-parameters for fast learner tests."""
-    return dict(lr=5e-4, critic_lr=5e-4, optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.99,
-                td_lambda=0.8, target_update_interval=4, critic_train_mode="seq", epsilon_start=0.5,
-                epsilon_finish=0.01, epsilon_anneal_time=100, mask_before_softmax=True, rnn_hidden_dim=8,
-                critic_hidden_dim=16, obs_agent_id=True, obs_last_action=True)
+    return dict(
+        lr=5e-4,
+        critic_lr=5e-4,
+        optim_alpha=0.99,
+        optim_eps=1e-5,
+        grad_norm_clip=10.0,
+        gamma=0.99,
+        td_lambda=0.8,
+        target_update_interval=4,
+        critic_train_mode="seq",
+        epsilon_start=0.5,
+        epsilon_finish=0.01,
+        epsilon_anneal_time=100,
+        mask_before_softmax=True,
+        rnn_hidden_dim=8,
+        critic_hidden_dim=16,
+        obs_agent_id=True,
+        obs_last_action=True,
+    )
 
 
 @pytest.fixture(scope="session")

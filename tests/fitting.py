@@ -23,7 +23,13 @@ class LastOutputs(Callback):
 def fit(module: MARLModule, env, t_max: int = 1, datamodule=None, callbacks=()) -> StepOutputs:
     """Train until ``t_max`` env steps (at least one update); return the last step's outputs."""
     last = LastOutputs()
-    trainer = pl.Trainer(max_epochs=-1, logger=False, callbacks=[StopAtTMax(t_max), last, *callbacks],
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=-1,
+        logger=False,
+        callbacks=[StopAtTMax(t_max), last, *callbacks],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, datamodule=datamodule or OnPolicyDataModule(env, module.policy))
     return last.outputs

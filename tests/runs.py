@@ -9,16 +9,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-SHORT_RUN = ["env=pursuit1d", "t_max=320", "batch_size_run=4", "test_interval=160", "test_nepisode=8",
-             "log_interval=160", "save_model_interval=160"]
+SHORT_RUN = [
+    "env=pursuit1d",
+    "t_max=320",
+    "batch_size_run=4",
+    "test_interval=160",
+    "test_nepisode=8",
+    "log_interval=160",
+    "save_model_interval=160",
+]
 TRAINED_ALGOS = ("iac", "central_v", "coma", "liir")
 OUTPUT = "output.txt"  # what a shared grid printed, kept in its sweep directory
 
 
 def run_module(module: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -27,8 +35,15 @@ def train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 def train_grid(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     """A ``--multirun`` whose jobs write to ``<sweep_dir>/<algo>``."""
-    return run_module("liir.train", sweep_dir.parent, "--multirun", f"hydra.sweep.dir={sweep_dir}",
-                      "hydra.sweep.subdir=${algo.name}", *SHORT_RUN, *overrides)
+    return run_module(
+        "liir.train",
+        sweep_dir.parent,
+        "--multirun",
+        f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweep.subdir=${algo.name}",
+        *SHORT_RUN,
+        *overrides,
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -70,14 +70,22 @@ def test_every_smac_map_file_matches_the_smac_schema():
         # choices (Enums)
         (["device=gpu"], "device='gpu' is not allowed; use one of cpu, cuda, auto"),
         (["algo.critic_train_mode=bogus"], "algo.critic_train_mode='bogus' is not allowed; use one of seq, batch"),
-        (["algo=liir", "algo.meta_grad=second_order"],
-         "algo.meta_grad='second_order' is not allowed; use one of exact, reference, frozen"),
-        (["algo=liir", "algo.advantage_normalisation=zscore"],
-         "algo.advantage_normalisation='zscore' is not allowed; use one of masked, padded, none"),
-        (["algo=liir", "algo.extrinsic_critic=q"],
-         "algo.extrinsic_critic='q' is not allowed; use one of state, joint_action"),
-        (["algo=liir", "algo.normalisation_gradient=exact"],
-         "algo.normalisation_gradient='exact' is not allowed; use one of constant, differentiable"),
+        (
+            ["algo=liir", "algo.meta_grad=second_order"],
+            "algo.meta_grad='second_order' is not allowed; use one of exact, reference, frozen",
+        ),
+        (
+            ["algo=liir", "algo.advantage_normalisation=zscore"],
+            "algo.advantage_normalisation='zscore' is not allowed; use one of masked, padded, none",
+        ),
+        (
+            ["algo=liir", "algo.extrinsic_critic=q"],
+            "algo.extrinsic_critic='q' is not allowed; use one of state, joint_action",
+        ),
+        (
+            ["algo=liir", "algo.normalisation_gradient=exact"],
+            "algo.normalisation_gradient='exact' is not allowed; use one of constant, differentiable",
+        ),
         (["env=smac_3m", "env.backend=gpu"], "env.backend='gpu' is not allowed; use one of auto, sim, sc2"),
         (["env.env_args.target=moving"], "env.env_args.target='moving' is not allowed; use one of fixed, random"),
         (["algo=qmix", "algo.mixer.hypernet_layers=3"], "algo.mixer.hypernet_layers=3 is not allowed; use one of 1, 2"),
@@ -102,10 +110,14 @@ def test_every_smac_map_file_matches_the_smac_schema():
         (["algo=qmix", "algo.datamodule.batch_size=0"], "algo.datamodule.batch_size=0 is not allowed"),
         (["algo=iql", "algo.datamodule.buffer_size=0"], "algo.datamodule.buffer_size=0 is not allowed"),
         # the replay buffer holds a training batch and one round of collected episodes
-        (["algo=vdn", "algo.datamodule.buffer_size=16"],
-         "algo.datamodule.buffer_size=16 is not allowed: it must be at least algo.datamodule.batch_size=32"),
-        (["algo=qmix", "batch_size_run=8", "algo.datamodule.buffer_size=4", "algo.datamodule.batch_size=2"],
-         "algo.datamodule.buffer_size=4 is not allowed: it must be at least batch_size_run=8"),
+        (
+            ["algo=vdn", "algo.datamodule.buffer_size=16"],
+            "algo.datamodule.buffer_size=16 is not allowed: it must be at least algo.datamodule.batch_size=32",
+        ),
+        (
+            ["algo=qmix", "batch_size_run=8", "algo.datamodule.buffer_size=4", "algo.datamodule.batch_size=2"],
+            "algo.datamodule.buffer_size=4 is not allowed: it must be at least batch_size_run=8",
+        ),
     ],
 )
 def test_bad_value_is_one_line_naming_it(overrides, message):
@@ -120,7 +132,8 @@ def test_allowed_edge_values_pass():
 
 def test_evaluate_arguments_are_checked():
     assert config_error("test_nepisode=1", config_name="evaluate") == (
-        "ckpt_path is missing: give it on the command line (ckpt_path=...)")
+        "ckpt_path is missing: give it on the command line (ckpt_path=...)"
+    )
     assert "test_nepisode=0 is not allowed" in config_error("ckpt_path=x", "test_nepisode=0", config_name="evaluate")
     assert "device='tpu' is not allowed" in config_error("ckpt_path=x", "device=tpu", config_name="evaluate")
 
@@ -187,8 +200,14 @@ def build_callbacks(tmp_path, *overrides: str):
 
 def test_default_callbacks_run_the_protocol_in_order(tmp_path):
     cfg, callbacks = build_callbacks(tmp_path, "save_model_interval=70")
-    assert [type(c) for c in callbacks.values()] == [StopAtTMax, TrainMetricsLogger, GreedyTest, RunMetadata,
-                                                    EnvStepProgressBar, EnvStepCheckpoint]
+    assert [type(c) for c in callbacks.values()] == [
+        StopAtTMax,
+        TrainMetricsLogger,
+        GreedyTest,
+        RunMetadata,
+        EnvStepProgressBar,
+        EnvStepCheckpoint,
+    ]
     assert callbacks["checkpoint"].save_model_interval == 70
     assert callbacks["checkpoint"].dirpath == tmp_path / "checkpoints"
     assert callbacks["progress_bar"].test is callbacks["greedy_test"]
@@ -198,8 +217,13 @@ def test_default_callbacks_run_the_protocol_in_order(tmp_path):
 
 
 def test_callbacks_and_trainer_are_set_from_the_command_line(tmp_path):
-    cfg, callbacks = build_callbacks(tmp_path, "save_model=false", "callbacks.progress_bar=null",
-                                     "callbacks.greedy_test.test_nepisode=3", "trainer.precision=bf16-mixed")
+    cfg, callbacks = build_callbacks(
+        tmp_path,
+        "save_model=false",
+        "callbacks.progress_bar=null",
+        "callbacks.greedy_test.test_nepisode=3",
+        "trainer.precision=bf16-mixed",
+    )
     assert "checkpoint" not in callbacks and "progress_bar" not in callbacks
     assert callbacks["greedy_test"].test_nepisode == 3
     trainer = make_trainer(cfg, resolve_device("cpu"), list(callbacks.values()), logger=False)

@@ -32,7 +32,9 @@ def test_short_run_writes_checkpoint_csv_and_wandb(trained, algo):
     assert ckpt["liir_run"]["config"]["algo"]["name"] == algo
     assert {"GreedyTest", "TrainMetricsLogger", "EnvStepCheckpoint"} <= {k.split("{")[0] for k in ckpt["callbacks"]}
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("t_env_*.ckpt")) == [
-        "t_env_160.ckpt", "t_env_320.ckpt"]
+        "t_env_160.ckpt",
+        "t_env_320.ckpt",
+    ]
 
     rows = read_csv(run_dir / "metrics.csv")
     train_rows = [r for r in rows if r["return_mean"]]
@@ -56,8 +58,10 @@ def test_multirun_gives_one_directory_and_one_wandb_run_per_job(trained):
     runs = [run_info_and_history(wandb_run_file(trained[algo]))[0] for algo in TRAINED_ALGOS]
     assert len({r.run_id for r in runs}) == len(TRAINED_ALGOS)
     assert len({r.run_group for r in runs}) == len(TRAINED_ALGOS)  # seeds aggregate: see test_loggers.py
-    assert all((trained[a] / "metrics.csv").is_file() and (trained[a] / "checkpoints" / "last.ckpt").is_file()
-               for a in TRAINED_ALGOS)
+    assert all(
+        (trained[a] / "metrics.csv").is_file() and (trained[a] / "checkpoints" / "last.ckpt").is_file()
+        for a in TRAINED_ALGOS
+    )
 
 
 @pytest.mark.parametrize("algo", ["iac", "coma"])
@@ -81,7 +85,8 @@ def test_same_seed_gives_identical_metrics(trained, tmp_path):
         return [{k: v for k, v in r.items() if k != "env_steps_per_sec"} for r in rows]
 
     assert deterministic(read_csv(tmp_path / "again" / "metrics.csv")) == deterministic(
-        read_csv(trained["iac"] / "metrics.csv"))
+        read_csv(trained["iac"] / "metrics.csv")
+    )
 
 
 def test_evaluate_writes_eval_json(trained, tmp_path):
@@ -111,8 +116,14 @@ def assert_one_error_line(result, message: str) -> None:
 
 def test_replays_without_the_real_game_are_a_clear_error(trained, tmp_path):
     ckpt = trained["iac"] / "checkpoints" / "last.ckpt"
-    result = run_module("liir.evaluate", tmp_path, f"ckpt_path={ckpt}", "test_nepisode=4", "save_replay=true",
-                        f"eval_path={tmp_path / 'eval.json'}")
+    result = run_module(
+        "liir.evaluate",
+        tmp_path,
+        f"ckpt_path={ckpt}",
+        "test_nepisode=4",
+        "save_replay=true",
+        f"eval_path={tmp_path / 'eval.json'}",
+    )
     assert_one_error_line(result, "replays need the real game")
     assert not (tmp_path / "eval.json").exists()
 
@@ -132,8 +143,15 @@ def test_bad_value_on_the_command_line_is_one_error_line(tmp_path, overrides, me
 
 def test_a_bad_choice_in_a_grid_stops_it_before_any_job_starts(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_module("liir.train", tmp_path, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, "algo=liir",
-                        "algo.meta_grad=exact,second_order")
+    result = run_module(
+        "liir.train",
+        tmp_path,
+        "--multirun",
+        f"hydra.sweep.dir={sweep}",
+        *SHORT_RUN,
+        "algo=liir",
+        "algo.meta_grad=exact,second_order",
+    )
     assert_one_error_line(result, "algo.meta_grad='second_order' is not allowed; use one of exact, reference, frozen")
     assert not list(sweep.glob("[0-9]*"))
 
@@ -171,8 +189,17 @@ def test_real_game_without_its_install_is_a_clear_error():
 
 def test_a_failing_grid_job_does_not_stop_the_others(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_module("liir.train", tmp_path, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, "t_max=48",
-                        "algo=iac", "logger=csv", "algo.lr=0,0.0005")
+    result = run_module(
+        "liir.train",
+        tmp_path,
+        "--multirun",
+        f"hydra.sweep.dir={sweep}",
+        *SHORT_RUN,
+        "t_max=48",
+        "algo=iac",
+        "logger=csv",
+        "algo.lr=0,0.0005",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "liir: error: algo.lr=0.0 is not allowed" in result.stderr
     assert "algo.lr=0.0 is not allowed" in (sweep / "0" / "error.txt").read_text()

@@ -13,8 +13,15 @@ RANDOM_POLICY_RETURN = 0.0
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["iac", "central_v"])
 def test_pursuit_greedy_return_clearly_above_random(tmp_path, algo):
-    result = run_module("liir.train", tmp_path, f"hydra.run.dir={tmp_path / 'run'}", "env=pursuit1d", f"algo={algo}",
-                        "logger=csv", timeout=1800)
+    result = run_module(
+        "liir.train",
+        tmp_path,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "env=pursuit1d",
+        f"algo={algo}",
+        "logger=csv",
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "run" / "metrics.csv") as f:
         tests = [float(r["test_return_mean"]) for r in csv.DictReader(f) if r["test_return_mean"]]
@@ -25,9 +32,19 @@ def test_pursuit_greedy_return_clearly_above_random(tmp_path, algo):
 @pytest.mark.parametrize("algo", ["liir", "coma"])
 def test_smac_3m_greedy_win_rate_within_300k_env_steps(tmp_path, algo):
     """Measured on the simulator (seed 1): LIIR wins 100% of the greedy test games by 300k steps."""
-    result = run_module("liir.train", tmp_path, f"hydra.run.dir={tmp_path / 'run'}", "env=smac_3m", "env.backend=sim",
-                        f"algo={algo}", "t_max=300000", "test_interval=25000", "save_model=false", "logger=csv",
-                        timeout=3600)
+    result = run_module(
+        "liir.train",
+        tmp_path,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "env=smac_3m",
+        "env.backend=sim",
+        f"algo={algo}",
+        "t_max=300000",
+        "test_interval=25000",
+        "save_model=false",
+        "logger=csv",
+        timeout=3600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "run" / "metrics.csv") as f:
         wins = [float(r["test_battle_won_mean"]) for r in csv.DictReader(f) if r["test_battle_won_mean"]]

@@ -8,8 +8,18 @@ import torch
 from liir.evaluate import evaluate
 from tests.runs import read_csv
 
-LIIR_METRICS = ("r_in_mean", "r_in_std", "r_in_mean_agent0", "r_in_std_agent1", "v_ex_loss", "eta_grad_norm",
-                "intrinsic_lambda", "proxy_advantage_abs", "extrinsic_advantage_abs", "j_ex")
+LIIR_METRICS = (
+    "r_in_mean",
+    "r_in_std",
+    "r_in_mean_agent0",
+    "r_in_std_agent1",
+    "v_ex_loss",
+    "eta_grad_norm",
+    "intrinsic_lambda",
+    "proxy_advantage_abs",
+    "extrinsic_advantage_abs",
+    "j_ex",
+)
 
 
 def test_liir_run_logs_its_metrics_and_checkpoints_every_optimizer(trained):

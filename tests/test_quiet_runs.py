@@ -22,7 +22,9 @@ def output(trained, resumed, tmp_path_factory) -> list[str]:
     text = (trained["iac"].parent / OUTPUT).read_text() + (resumed["iac"].parent / OUTPUT).read_text()
     root = tmp_path_factory.mktemp("quiet")
     ckpt = trained["liir"] / "checkpoints" / "last.ckpt"
-    result = run_module("liir.evaluate", root, f"ckpt_path={ckpt}", "test_nepisode=2", f"eval_path={root / 'eval.json'}")
+    result = run_module(
+        "liir.evaluate", root, f"ckpt_path={ckpt}", "test_nepisode=2", f"eval_path={root / 'eval.json'}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     text += result.stdout + result.stderr
     return re.split(r"[\r\n]+", text)

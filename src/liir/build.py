@@ -67,8 +67,14 @@ def make_trainer(cfg: DictConfig, device: torch.device, callbacks: list[Callback
     Lightning's own progress bar is off unless ``callbacks`` holds one (liir's counts env steps).
     """
     progress_bar = any(isinstance(callback, ProgressBar) for callback in callbacks)
-    return instantiate_part("trainer", cfg.trainer, accelerator="gpu" if device.type == "cuda" else "cpu",
-                            callbacks=callbacks, enable_progress_bar=progress_bar, **runtime)
+    return instantiate_part(
+        "trainer",
+        cfg.trainer,
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        callbacks=callbacks,
+        enable_progress_bar=progress_bar,
+        **runtime,
+    )
 
 
 def instantiate_part(key: str, spec: DictConfig, **runtime: Any) -> Any:

@@ -39,8 +39,9 @@ def play_test_episodes(runner: EpisodeRunner, module: MARLModule, n_episodes: in
         rollout = runner.run(module.policy, test_mode=True)
         keep = min(rollout.batch.batch_size, n_episodes - played)
         if keep < rollout.batch.batch_size:
-            rollout = Rollout(rollout.batch.index(slice(0, keep)), {k: v[:keep] for k, v in rollout.stats.items()},
-                              rollout.counters)
+            rollout = Rollout(
+                rollout.batch.index(slice(0, keep)), {k: v[:keep] for k, v in rollout.stats.items()}, rollout.counters
+            )
         rollouts.append(rollout)
         played += keep
     return rollouts
@@ -205,8 +206,14 @@ class EnvStepProgressBar(ProgressBar):
 
     def on_train_start(self, trainer, pl_module: MARLModule) -> None:
         if self._enabled:
-            self._bar = tqdm(total=self.t_max, initial=pl_module.t_env, desc="env steps", unit="step",
-                             dynamic_ncols=True, smoothing=0.1)
+            self._bar = tqdm(
+                total=self.t_max,
+                initial=pl_module.t_env,
+                desc="env steps",
+                unit="step",
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
 
     def on_train_batch_end(self, trainer, pl_module: MARLModule, outputs, batch, batch_idx) -> None:
         if self._bar is None:

@@ -253,8 +253,10 @@ class ReplayConfig:
     def check(self) -> None:
         require_positive("algo.datamodule.", self, "batch_size", "buffer_size")
         if self.buffer_size < self.batch_size:
-            raise ConfigError(f"algo.datamodule.buffer_size={self.buffer_size} is not allowed: it must be at least "
-                              f"algo.datamodule.batch_size={self.batch_size}")
+            raise ConfigError(
+                f"algo.datamodule.buffer_size={self.buffer_size} is not allowed: it must be at least "
+                f"algo.datamodule.batch_size={self.batch_size}"
+            )
 
 
 @dataclass
@@ -272,8 +274,10 @@ class QMixerConfig(VDNMixerConfig):
     def check(self) -> None:
         """An int choice, checked here: an int-valued Enum would reach QMixer as its name under enum_to_str."""
         if self.hypernet_layers not in HYPERNET_LAYERS:
-            raise ConfigError(f"algo.mixer.hypernet_layers={self.hypernet_layers!r} is not allowed; use one of "
-                              f"{', '.join(map(str, HYPERNET_LAYERS))}")
+            raise ConfigError(
+                f"algo.mixer.hypernet_layers={self.hypernet_layers!r} is not allowed; use one of "
+                f"{', '.join(map(str, HYPERNET_LAYERS))}"
+            )
 
 
 @dataclass
@@ -329,14 +333,17 @@ class RunConfig:
     callbacks: dict[str, Any] = MISSING
 
     def check(self) -> None:
-        require_positive("", self, "t_max", "batch_size_run", "test_interval", "test_nepisode", "log_interval",
-                         "save_model_interval")
+        require_positive(
+            "", self, "t_max", "batch_size_run", "test_interval", "test_nepisode", "log_interval", "save_model_interval"
+        )
         if self.torch_threads is not None:
             require_positive("", self, "torch_threads")
         self.algo.check()
         if isinstance(self.algo, QLearnerConfig) and self.algo.datamodule.buffer_size < self.batch_size_run:
-            raise ConfigError(f"algo.datamodule.buffer_size={self.algo.datamodule.buffer_size} is not allowed: it "
-                              f"must be at least batch_size_run={self.batch_size_run}")
+            raise ConfigError(
+                f"algo.datamodule.buffer_size={self.algo.datamodule.buffer_size} is not allowed: it "
+                f"must be at least batch_size_run={self.batch_size_run}"
+            )
 
 
 @dataclass
@@ -378,8 +385,13 @@ def register_schemas() -> None:
     store.store(group="schema", name="evaluate", node=EvaluateConfig)
     store.store(group="schema/env", name="pursuit1d", node=PursuitEnvConfig)
     store.store(group="schema/env", name="smac", node=SmacEnvConfig)
-    for name, node in (("actor_critic", ActorCriticConfig), ("liir", LiirConfig), ("iql", QLearnerConfig),
-                       ("vdn", VDNConfig), ("qmix", QMixConfig)):
+    for name, node in (
+        ("actor_critic", ActorCriticConfig),
+        ("liir", LiirConfig),
+        ("iql", QLearnerConfig),
+        ("vdn", VDNConfig),
+        ("qmix", QMixConfig),
+    ):
         store.store(group="schema/algo", name=name, node=node)
 
 

@@ -30,8 +30,14 @@ from liir.intrinsic_analysis import has_action_labels, intrinsic_reward_report
 log = logging.getLogger("liir")
 
 
-def evaluate(ckpt_path: str, output_dir: Path, test_nepisode: int | None = None, device: str | None = None,
-             seed: int | None = None, save_replay: bool = False) -> dict[str, Any]:
+def evaluate(
+    ckpt_path: str,
+    output_dir: Path,
+    test_nepisode: int | None = None,
+    device: str | None = None,
+    seed: int | None = None,
+    save_replay: bool = False,
+) -> dict[str, Any]:
     """Play greedy episodes with the checkpoint's policy; return the metrics and run facts.
 
     Figures (LIIR's ``intrinsic_rewards.png``) go to ``output_dir``; with ``save_replay`` the real game
@@ -86,8 +92,9 @@ def run_job(cfg: DictConfig) -> None:
             raise
         cli.fail(str(error))
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
-    log.info("wrote %s: test_return_mean=%.4g over %d episodes", path, result["test_return_mean"],
-             result["test_n_episodes"])
+    log.info(
+        "wrote %s: test_return_mean=%.4g over %d episodes", path, result["test_return_mean"], result["test_n_episodes"]
+    )
 
 
 def main() -> None:

@@ -100,12 +100,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = make_module(cfg, env)
     record_runtime_facts(cfg, env)
     run_id = resumed["wandb_run_id"] if resumed else uuid.uuid4().hex[:8]
-    log.info("env=%s algo=%s backend=%s device=%s output=%s", cfg.env.name, cfg.algo.name,
-             cfg.env.runtime.backend, device, output_dir)
+    log.info(
+        "env=%s algo=%s backend=%s device=%s output=%s",
+        cfg.env.name,
+        cfg.algo.name,
+        cfg.env.runtime.backend,
+        device,
+        output_dir,
+    )
     loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env))
     callbacks = make_callbacks(cfg, test_env, output_dir, run_id)
-    trainer = make_trainer(cfg, device, list(callbacks.values()), logger=loggers, plugins=[AtomicCheckpointIO()],
-                           default_root_dir=output_dir)
+    trainer = make_trainer(
+        cfg,
+        device,
+        list(callbacks.values()),
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=output_dir,
+    )
     try:
         trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy), ckpt_path=cfg.ckpt_path)
     finally:

@@ -32,8 +32,9 @@ def test_mask_before_softmax_spreads_the_floor_over_available_actions():
 
 
 def test_policy_acts_only_with_available_actions_and_is_greedy_at_test():
-    controller = MultiAgentController(obs_shape=3, n_agents=2, n_actions=5, rnn_hidden_dim=8, obs_agent_id=True,
-                                      obs_last_action=True)
+    controller = MultiAgentController(
+        obs_shape=3, n_agents=2, n_actions=5, rnn_hidden_dim=8, obs_agent_id=True, obs_last_action=True
+    )
     policy = SoftmaxPolicy(controller, LinearSchedule(1.0, 1.0, 1), mask_before_softmax=False)
     avail = torch.zeros(64, 2, 5, dtype=torch.bool)
     avail[..., 1] = avail[..., 3] = True

@@ -16,12 +16,20 @@ from liir.ops import (
     taken_log_probs,
 )
 
-LIIR_ARGS = dict(intrinsic_lambda=0.5, eta_lr=1e-2, r_in_scale=10.0, advantage_normalisation="masked",
-                 eta_grad_norm_clip=None, extrinsic_critic="state", normalisation_gradient="differentiable")
+LIIR_ARGS = dict(
+    intrinsic_lambda=0.5,
+    eta_lr=1e-2,
+    r_in_scale=10.0,
+    advantage_normalisation="masked",
+    eta_grad_norm_clip=None,
+    extrinsic_critic="state",
+    normalisation_gradient="differentiable",
+)
 
 
-HAND_INFO = EnvInfo(n_agents=2, n_actions=3, obs_shape=4, state_shape=5, episode_limit=3, batch_size=2,
-                    device=torch.device("cpu"))
+HAND_INFO = EnvInfo(
+    n_agents=2, n_actions=3, obs_shape=4, state_shape=5, episode_limit=3, batch_size=2, device=torch.device("cpu")
+)
 
 
 def make_liir(env_info: EnvInfo, ac_hparams, **overrides) -> LIIR:
@@ -112,8 +120,14 @@ def test_with_lambda_zero_the_policy_step_is_the_plain_proxy_actor_critic_step(p
     hp = reference.hparams
     inputs = reference.critic_inputs(batch)
     with torch.no_grad():
-        targets = lambda_returns(batch.reward, reference.target_critic.proxy_values(
-            reference.target_critic.features(inputs)), batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
+        targets = lambda_returns(
+            batch.reward,
+            reference.target_critic.proxy_values(reference.target_critic.features(inputs)),
+            batch.terminated,
+            batch.mask,
+            hp.gamma,
+            hp.td_lambda,
+        )
         values = reference.critic.proxy_values(reference.critic.features(inputs[:, :-1]))
     advantages = normalise_advantages(targets - values, batch.mask.unsqueeze(-1), "masked")
     epsilon = module.policy.epsilon
@@ -168,8 +182,9 @@ def test_reference_reproduces_the_authors_factorised_surrogate(ac_hparams):
     ex_adv = torch.tensor([[1.0, -0.5, 0.25], [-1.0, 2.0, 0.0]])
     r_in = torch.zeros(2, 3, 2, requires_grad=True)
     target = torch.randn(2, 4, 2)
-    proxy_returns = lambda_returns(batch.reward.unsqueeze(-1) + kappa * r_in, target, batch.terminated,
-                                   batch.mask, gamma, lam)
+    proxy_returns = lambda_returns(
+        batch.reward.unsqueeze(-1) + kappa * r_in, target, batch.terminated, batch.mask, gamma, lam
+    )
     loss, coefficient = module.reference_meta_loss(batch, theta, ex_adv, proxy_returns)
 
     # g2 by hand: ratio of the new plain softmax over the old ε-floored π̃, joint over alive agents

@@ -11,14 +11,35 @@ from liir.envs.base import EnvInfo
 
 B, T, N, A, OBS, S = 3, 4, 2, 3, 4, 5
 LENGTHS = (4, 2, 3)
-INFO = EnvInfo(n_agents=N, n_actions=A, obs_shape=OBS, state_shape=S, episode_limit=T, batch_size=B,
-               device=torch.device("cpu"))
-LIIR_ARGS = dict(lr=0.5, critic_lr=5e-4, eta_lr=1e-2, intrinsic_lambda=0.5, meta_grad="exact", r_in_scale=10.0,
-                 advantage_normalisation="masked", eta_grad_norm_clip=None, extrinsic_critic="state",
-                 optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.9, td_lambda=0.8,
-                 target_update_interval=4, critic_train_mode="seq", epsilon_start=0.1, epsilon_finish=0.1,
-                 epsilon_anneal_time=1, mask_before_softmax=False, rnn_hidden_dim=6, critic_hidden_dim=4,
-                 obs_agent_id=True, obs_last_action=True)  # lr 0.5: a large lookahead step shows second order
+INFO = EnvInfo(
+    n_agents=N, n_actions=A, obs_shape=OBS, state_shape=S, episode_limit=T, batch_size=B, device=torch.device("cpu")
+)
+LIIR_ARGS = dict(
+    lr=0.5,
+    critic_lr=5e-4,
+    eta_lr=1e-2,
+    intrinsic_lambda=0.5,
+    meta_grad="exact",
+    r_in_scale=10.0,
+    advantage_normalisation="masked",
+    eta_grad_norm_clip=None,
+    extrinsic_critic="state",
+    optim_alpha=0.99,
+    optim_eps=1e-5,
+    grad_norm_clip=10.0,
+    gamma=0.9,
+    td_lambda=0.8,
+    target_update_interval=4,
+    critic_train_mode="seq",
+    epsilon_start=0.1,
+    epsilon_finish=0.1,
+    epsilon_anneal_time=1,
+    mask_before_softmax=False,
+    rnn_hidden_dim=6,
+    critic_hidden_dim=4,
+    obs_agent_id=True,
+    obs_last_action=True,
+)  # lr 0.5: a large lookahead step shows second order
 
 
 def _batch(terminated: bool) -> EpisodeBatch:
@@ -119,7 +140,8 @@ def test_ratio_is_one_without_lookahead():
     module, batch, theta, _, ex_adv = _setup(False)
     params = {k: v.requires_grad_() for k, v in theta.items()}
     proxy_adv = torch.zeros(B, T, N, dtype=torch.float64)
-    j_ex = ops.lookahead_extrinsic_objective(module.behaviour_log_pi(batch), params, proxy_adv, ex_adv, batch.mask,
-                                             module.hparams.lr)
+    j_ex = ops.lookahead_extrinsic_objective(
+        module.behaviour_log_pi(batch), params, proxy_adv, ex_adv, batch.mask, module.hparams.lr
+    )
     mask = batch.mask.double()
     torch.testing.assert_close(j_ex, (ex_adv * mask).sum() / mask.sum())

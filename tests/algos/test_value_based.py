@@ -30,9 +30,21 @@ MIXERS = {
 
 
 def q_hparams(**overrides) -> dict:
-    hp = dict(lr=5e-4, optim_alpha=0.99, optim_eps=1e-5, grad_norm_clip=10.0, gamma=0.99, double_q=True,
-              target_update_interval=200, epsilon_start=1.0, epsilon_finish=0.05, epsilon_anneal_time=50000,
-              rnn_hidden_dim=8, obs_agent_id=True, obs_last_action=True)
+    hp = dict(
+        lr=5e-4,
+        optim_alpha=0.99,
+        optim_eps=1e-5,
+        grad_norm_clip=10.0,
+        gamma=0.99,
+        double_q=True,
+        target_update_interval=200,
+        epsilon_start=1.0,
+        epsilon_finish=0.05,
+        epsilon_anneal_time=50000,
+        rnn_hidden_dim=8,
+        obs_agent_id=True,
+        obs_last_action=True,
+    )
     return {**hp, **overrides}
 
 
@@ -42,6 +54,7 @@ def compose_cfg(*overrides: str):
 
 
 # --- action selection and ε ---
+
 
 def test_epsilon_greedy_never_picks_unavailable_actions_and_explores_uniformly():
     q = torch.tensor([10.0, 5.0, 1.0, 0.0]).expand(2000, 3, 4)
@@ -70,6 +83,7 @@ def test_epsilon_anneals_from_1_to_0_05_over_50k_env_steps_and_tests_are_greedy(
 
 
 # --- targets ---
+
 
 def test_double_q_takes_the_online_argmax_and_the_target_value():
     online = torch.tensor([[1.0, 5.0, 9.0], [4.0, 3.0, 0.0]])
@@ -104,6 +118,7 @@ def test_td_targets_bootstrap_from_the_target_networks_except_after_terminal(pur
 
 # --- updates and the target schedule ---
 
+
 class RecordTargetUpdates(Callback):
     def __init__(self) -> None:
         self.updates: list[int] = []
@@ -117,8 +132,9 @@ class RecordTargetUpdates(Callback):
 
 def fit_replay(module, env, t_max: int, batch_size: int = 4, callbacks=()):
     """Fit from a small replay buffer; returns the DataModule and the last step's outputs."""
-    datamodule = OffPolicyDataModule(env, module.policy, buffer_size=16, batch_size=batch_size,
-                                     save_replay_buffer=False)
+    datamodule = OffPolicyDataModule(
+        env, module.policy, buffer_size=16, batch_size=batch_size, save_replay_buffer=False
+    )
     return datamodule, fit(module, env, t_max, datamodule, callbacks)
 
 
@@ -150,6 +166,7 @@ def test_updates_start_once_the_buffer_holds_a_batch_and_train_agent_and_mixer(p
 
 # --- configuration ---
 
+
 @pytest.mark.parametrize("algo, mixer", [("iql", None), ("vdn", VDNMixer), ("qmix", QMixer)])
 def test_configs_carry_pymarls_settings(pursuit_env, algo, mixer):
     cfg = compose_cfg(f"algo={algo}")
@@ -169,8 +186,10 @@ def test_configs_carry_pymarls_settings(pursuit_env, algo, mixer):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["algo.datamodule.buffer_size=16"], "algo.datamodule.buffer_size=16 is not allowed: it must be at least "
-                                             "algo.datamodule.batch_size=32"),
+        (
+            ["algo.datamodule.buffer_size=16"],
+            "algo.datamodule.buffer_size=16 is not allowed: it must be at least algo.datamodule.batch_size=32",
+        ),
         (["algo.datamodule.buffer_size=40", "batch_size_run=64"], "at least batch_size_run=64"),
         (["algo.datamodule.batch_size=0"], "algo.datamodule.batch_size=0 is not allowed"),
         (["algo.target_update_interval=0"], "algo.target_update_interval=0 is not allowed"),
@@ -227,9 +246,18 @@ def test_resume_with_the_saved_replay_buffer_continues_exactly(tmp_path):
 
 
 def test_tiny_smac_run_resumes_with_its_replay_buffer(tmp_path):
-    smac = ["env=smac_3m", "env.env_args.sim.compile=false", "algo=qmix", *SMALL_REPLAY,
-            "algo.datamodule.save_replay_buffer=true", "batch_size_run=2",
-            "test_interval=200", "log_interval=100", "save_model_interval=200", "test_nepisode=2"]
+    smac = [
+        "env=smac_3m",
+        "env.env_args.sim.compile=false",
+        "algo=qmix",
+        *SMALL_REPLAY,
+        "algo.datamodule.save_replay_buffer=true",
+        "batch_size_run=2",
+        "test_interval=200",
+        "log_interval=100",
+        "save_model_interval=200",
+        "test_nepisode=2",
+    ]
     first = train(tmp_path / "first", *smac, "t_max=200")
     assert first.returncode == 0, first.stderr[-3000:]
     before = load_ckpt(tmp_path / "first")

@@ -5,8 +5,9 @@ from liir.data.episode import EpisodeBatch
 from liir.data.replay import EpisodeReplayBuffer
 from liir.envs.base import EnvInfo
 
-INFO = EnvInfo(n_agents=2, n_actions=3, obs_shape=4, state_shape=5, episode_limit=6, batch_size=2,
-               device=torch.device("cpu"))
+INFO = EnvInfo(
+    n_agents=2, n_actions=3, obs_shape=4, state_shape=5, episode_limit=6, batch_size=2, device=torch.device("cpu")
+)
 
 
 def episodes(ids: list[int], lengths: list[int], max_steps: int = 6) -> EpisodeBatch:
@@ -37,7 +38,7 @@ def assert_whole_episodes(batch: EpisodeBatch, lengths: dict[int, int]) -> None:
         assert batch.mask[i].tolist() == [t < n for t in range(batch.max_steps)]
         assert batch.filled[i].tolist() == [t <= n for t in range(batch.max_steps + 1)]
         assert batch.terminated[i].nonzero().flatten().tolist() == [n - 1]
-        assert bool((batch.obs[i, : n + 1] == ep_id).all()) and bool((batch.obs[i, n + 1:] == 0).all())
+        assert bool((batch.obs[i, : n + 1] == ep_id).all()) and bool((batch.obs[i, n + 1 :] == 0).all())
         assert bool((batch.state[i, : n + 1] == ep_id).all()) and bool(batch.avail_actions[i, : n + 1].all())
         assert bool((batch.reward[i, :n] == ep_id).all()) and bool((batch.reward[i, n:] == 0).all())
         assert bool((batch.extras["label"][i, :n] == 10 * ep_id).all())

@@ -8,8 +8,17 @@ LEFT, STAY, RIGHT = 0, 1, 2
 
 
 def make(batch_size=4, **kw):
-    args = dict(episode_limit=5, init_low=-3, init_high=3, target="fixed", target_value=0, target_low=-5,
-                target_high=5, value_scale=10.0, reward_scale=0.01)
+    args = dict(
+        episode_limit=5,
+        init_low=-3,
+        init_high=3,
+        target="fixed",
+        target_value=0,
+        target_low=-5,
+        target_high=5,
+        value_scale=10.0,
+        reward_scale=0.01,
+    )
     args.update(kw)
     return Pursuit1D(batch_size=batch_size, device="cpu", seed=0, **args)
 
@@ -21,8 +30,15 @@ def set_values(env, values, target):
 
 @pytest.mark.parametrize(
     "team_sum, target, delta, label",
-    [(0, 5, 1, GOOD), (0, 5, -1, BAD), (0, 5, 0, NEUTRAL), (7, 5, -1, GOOD), (7, 5, 1, BAD), (5, 5, 1, NEUTRAL),
-     (5, 5, -1, NEUTRAL)],
+    [
+        (0, 5, 1, GOOD),
+        (0, 5, -1, BAD),
+        (0, 5, 0, NEUTRAL),
+        (7, 5, -1, GOOD),
+        (7, 5, 1, BAD),
+        (5, 5, 1, NEUTRAL),
+        (5, 5, -1, NEUTRAL),
+    ],
 )
 def test_labels(team_sum, target, delta, label):
     out = label_actions(torch.tensor([team_sum]), torch.tensor([target]), torch.tensor([[delta]]))
@@ -31,8 +47,14 @@ def test_labels(team_sum, target, delta, label):
 
 @pytest.mark.parametrize(
     "labels, reward",
-    [((GOOD, GOOD), 0.01), ((BAD, BAD), -0.01), ((GOOD, BAD), 0.0), ((GOOD, NEUTRAL), 0.0), ((NEUTRAL, NEUTRAL), 0.0),
-     ((BAD, NEUTRAL), 0.0)],
+    [
+        ((GOOD, GOOD), 0.01),
+        ((BAD, BAD), -0.01),
+        ((GOOD, BAD), 0.0),
+        ((GOOD, NEUTRAL), 0.0),
+        ((NEUTRAL, NEUTRAL), 0.0),
+        ((BAD, NEUTRAL), 0.0),
+    ],
 )
 def test_reward_table(labels, reward):
     assert float(team_reward(torch.tensor([labels]), 0.01)[0]) == pytest.approx(reward)

@@ -63,9 +63,7 @@ class ReplayStream(RolloutStream):
     into the first item, so each item is exactly one update and every episode is counted once.
     """
 
-    def __init__(
-        self, runner: EpisodeRunner, policy: Policy, buffer: EpisodeReplayBuffer, batch_size: int
-    ) -> None:
+    def __init__(self, runner: EpisodeRunner, policy: Policy, buffer: EpisodeReplayBuffer, batch_size: int) -> None:
         super().__init__(runner, policy)
         self.buffer = buffer
         self.batch_size = batch_size

@@ -30,8 +30,9 @@ class EpisodeReplayBuffer:
             raise ValueError(f"replay buffer capacity={capacity} is not allowed: it must be positive")
         self.capacity = capacity
         self.episode_limit = info.episode_limit
-        layout = EpisodeBatch.empty(capacity, info.episode_limit, info.n_agents, info.obs_shape, info.state_shape,
-                                    info.n_actions, "meta")
+        layout = EpisodeBatch.empty(
+            capacity, info.episode_limit, info.n_agents, info.obs_shape, info.state_shape, info.n_actions, "meta"
+        )
         self.storage = layout._map(lambda x: torch.empty_like(x, device=info.device))
         self.pos = 0  # the slot the next episode is written to
         self.size = 0  # episodes held
@@ -86,16 +87,20 @@ class EpisodeReplayBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         size = state["size"]
         if size > self.capacity:
-            raise ValueError(f"the saved replay buffer holds {size} episodes; buffer_size={self.capacity} "
-                             f"is too small to load it (use at least {size})")
+            raise ValueError(
+                f"the saved replay buffer holds {size} episodes; buffer_size={self.capacity} "
+                f"is too small to load it (use at least {size})"
+            )
         saved = [(getattr(self.storage, name), state["episodes"][name]) for name in EPISODE_FIELDS]
         for key, value in state["extras"].items():
             self.storage.extras[key] = value.new_empty((self.capacity,) + value.shape[1:], device=self.storage.device)
             saved.append((self.storage.extras[key], value))
         for dst, src in saved:
             if dst.shape[1:] != src.shape[1:]:
-                raise ValueError(f"the saved replay buffer has episodes of shape {tuple(src.shape[1:])}, this "
-                                 f"environment {tuple(dst.shape[1:])}: it was saved for another environment")
+                raise ValueError(
+                    f"the saved replay buffer has episodes of shape {tuple(src.shape[1:])}, this "
+                    f"environment {tuple(dst.shape[1:])}: it was saved for another environment"
+                )
             dst[:size] = src.to(dst.device)
         self.size = size
         self.pos = state["pos"] if size == self.capacity else size % self.capacity

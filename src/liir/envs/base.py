@@ -74,9 +74,7 @@ def unavailable_choices(actions: torch.Tensor, avail_actions: torch.Tensor, acti
     return ~(in_range & chosen_ok) & active.unsqueeze(-1)
 
 
-def check_actions_available(
-    actions: torch.Tensor, avail_actions: torch.Tensor, active: torch.Tensor
-) -> None:
+def check_actions_available(actions: torch.Tensor, avail_actions: torch.Tensor, active: torch.Tensor) -> None:
     """Raise ``UnavailableActionError`` naming env, agent and action for the first illegal choice.
 
     Only copies with ``active`` True are checked; ended copies ignore their actions.
@@ -87,8 +85,7 @@ def check_actions_available(
         action = int(actions[env_idx, agent_idx])
         allowed = avail_actions[env_idx, agent_idx].nonzero().flatten().tolist()
         raise UnavailableActionError(
-            f"env {env_idx}, agent {agent_idx}: action {action} is not available "
-            f"(available actions: {allowed})"
+            f"env {env_idx}, agent {agent_idx}: action {action} is not available (available actions: {allowed})"
         )
 
 

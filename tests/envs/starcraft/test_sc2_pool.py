@@ -58,8 +58,17 @@ def random_actions(avail: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def assert_same(pool_out, ref_outs) -> None:
-    for key in ("obs", "state", "avail_actions", "reward", "terminated", "episode_limit", "battle_won",
-                "dead_allies", "dead_enemies"):
+    for key in (
+        "obs",
+        "state",
+        "avail_actions",
+        "reward",
+        "terminated",
+        "episode_limit",
+        "battle_won",
+        "dead_allies",
+        "dead_enemies",
+    ):
         expected = torch.cat([getattr(r, key) for r in ref_outs])
         assert torch.equal(getattr(pool_out, key), expected), key
     assert not bool(pool_out.aborted.any())
@@ -67,8 +76,9 @@ def assert_same(pool_out, ref_outs) -> None:
 
 def test_pool_equals_the_in_process_simulator_step_by_step(pool):
     pool.load_rng_state({"seed_generations": [4, 9]})  # fresh workers in generations 5 and 10
-    refs = [SmacSim(batch_size=1, device="cpu", seed=worker_seed(SEED, i, g), map_name="3m")
-            for i, g in enumerate((5, 10))]
+    refs = [
+        SmacSim(batch_size=1, device="cpu", seed=worker_seed(SEED, i, g), map_name="3m") for i, g in enumerate((5, 10))
+    ]
     assert worker_seed(SEED, 0, 5) != worker_seed(SEED, 1, 10)
     gen = torch.Generator().manual_seed(1)
     out = pool.reset()
@@ -77,7 +87,7 @@ def test_pool_equals_the_in_process_simulator_step_by_step(pool):
         while not bool(pool.done.all()):
             actions = random_actions(out.avail_actions, gen)
             out = pool.step(actions)
-            assert_same(out, [r.step(actions[i:i + 1]) for i, r in enumerate(refs)])
+            assert_same(out, [r.step(actions[i : i + 1]) for i, r in enumerate(refs)])
             assert torch.equal(pool.done, torch.cat([r.done for r in refs]))
         if phase == 0:  # restart copy 0 only: copy 1 stays ended and repeats its last observation
             out = pool.reset(torch.tensor([True, False]))

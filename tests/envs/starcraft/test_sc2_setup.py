@@ -18,7 +18,7 @@ REAL_SMAC = importlib.util.find_spec("smac") is not None
 OPTIONS = dict(worker_env="sc2", step_timeout=30.0, launch_timeout=120.0, max_failures=2)
 
 # oxwhirl's package, played by liir's simulator class; save_replay writes where pysc2 would
-OXWHIRL_ENV = '''
+OXWHIRL_ENV = """
 import os
 from pathlib import Path
 from liir.envs.smac.sim import StarCraft2Env as _Sim
@@ -34,7 +34,7 @@ class StarCraft2Env(_Sim):
 
     def save_replay(self):
         Path(self._run_config.abs_replay_path(self.replay_dir), f"{self.map_name}_{os.getpid()}.SC2Replay").touch()
-'''
+"""
 
 
 def smac_modules() -> dict:

@@ -19,10 +19,22 @@ def test_training_survives_a_crashed_worker_logs_the_restart_and_leaves_no_proce
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
     run_dir = tmp_path / "run"
     result = run_module(
-        "liir.train", tmp_path, f"hydra.run.dir={run_dir}", "env=smac_3m", "env.backend=sc2",
-        "env.env_args.sc2.worker_env=sc2_faults:FaultyEnv", f"+env.env_args.fault_dir={fault_dir}",
-        "t_max=100", "batch_size_run=2", "test_interval=100", "test_nepisode=2", "log_interval=1",
-        "save_model=false", "logger=csv", timeout=240)
+        "liir.train",
+        tmp_path,
+        f"hydra.run.dir={run_dir}",
+        "env=smac_3m",
+        "env.backend=sc2",
+        "env.env_args.sc2.worker_env=sc2_faults:FaultyEnv",
+        f"+env.env_args.fault_dir={fault_dir}",
+        "t_max=100",
+        "batch_size_run=2",
+        "test_interval=100",
+        "test_nepisode=2",
+        "log_interval=1",
+        "save_model=false",
+        "logger=csv",
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert "sc2 worker" in log and "restarting it" in log

@@ -123,6 +123,7 @@ def test_single_target_damage_matches_the_general_rule() -> None:
 
     from liir.envs.smac.sim import SmacSim
     from liir.envs.smac.sim.state import Units
+
     env = SmacSim(batch_size=256, device="cpu", seed=0, map_name="3s5z_vs_3s6z")
     env.reset()
     gen = torch.Generator().manual_seed(0)
@@ -139,7 +140,6 @@ def test_single_target_damage_matches_the_general_rule() -> None:
     general = m.splash_damage(units, alive, fire, tgt, torch.zeros(u, u, 256))
     for a, b in zip(fast, general, strict=True):
         torch.testing.assert_close(a, b)
-
 
 
 def test_enemy_retaliates_only_once_shot_at() -> None:

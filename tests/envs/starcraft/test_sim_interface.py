@@ -41,8 +41,16 @@ def test_illegal_action_names_env_agent_action() -> None:
 def test_obs_layout_2s3z() -> None:
     # agent 0 stalker at (10,16); ally 1 stalker 3 away; ally 2 zealot 9.5 away (not visible); ally 3 dead;
     # enemy 5 (stalker) 4 away, enemy 8 (zealot) 8 away (visible, not attackable); enemy 9 dead
-    place = {0: (10.0, 16.0), 1: (10.0, 19.0), 2: (19.5, 16.0), 4: (10.0, 12.0), 5: (14.0, 16.0),
-             6: (10.0, 22.0), 7: (10.0, 23.0), 8: (10.0, 8.0 + 0.0)}
+    place = {
+        0: (10.0, 16.0),
+        1: (10.0, 19.0),
+        2: (19.5, 16.0),
+        4: (10.0, 12.0),
+        5: (14.0, 16.0),
+        6: (10.0, 22.0),
+        7: (10.0, 23.0),
+        8: (10.0, 8.0 + 0.0),
+    }
     env, out = arena("2s3z", place)
     env.state.pos[0, 8] = torch.tensor([18.0, 16.0])
     env.state.health[0, 5] = 40.0
@@ -51,12 +59,12 @@ def test_obs_layout_2s3z() -> None:
     obs = env.observe().obs[0, 0].tolist()
     assert len(obs) == 80
     assert obs[:4] == [1, 1, 1, 1]
-    enemy = [obs[4 + 8 * k: 12 + 8 * k] for k in range(5)]
+    enemy = [obs[4 + 8 * k : 12 + 8 * k] for k in range(5)]
     assert enemy[0] == pytest.approx([1, 4 / 9, 4 / 9, 0, 40 / 80, 20 / 80, 0, 1])  # enemy stalker: type bit 1
     assert enemy[1] == pytest.approx([1, 6 / 9, 0, 6 / 9, 1, 1, 0, 1])  # exactly 6 away: attackable (<= 6)
     assert enemy[3] == pytest.approx([0, 8 / 9, 8 / 9, 0, 1, 1, 1, 0])  # enemy zealot: type bit 0
     assert enemy[4] == [0] * 8  # dead
-    ally = [obs[44 + 8 * k: 52 + 8 * k] for k in range(4)]
+    ally = [obs[44 + 8 * k : 52 + 8 * k] for k in range(4)]
     assert ally[0] == pytest.approx([1, 3 / 9, 0, 3 / 9, 60 / 80, 1, 1, 0])  # ally stalker: type bit 0
     assert ally[1] == [0] * 8  # 9.5 away: out of sight
     assert ally[2] == [0] * 8  # dead
@@ -84,11 +92,26 @@ def test_state_layout_and_dead_agent_obs() -> None:
 
 
 def test_flawless_win_returns_20_and_sparse_reward() -> None:
-    cases = [({}, 20.0), ({"reward_only_positive": False}, 20.0), ({"reward_sparse": True}, 20 / 1020),
-             ({"reward_sparse": True, "reward_scale": False}, 1.0)]
+    cases = [
+        ({}, 20.0),
+        ({"reward_only_positive": False}, 20.0),
+        ({"reward_sparse": True}, 20 / 1020),
+        ({"reward_sparse": True, "reward_scale": False}, 1.0),
+    ]
     for kwargs, expected in cases:
-        env, _ = arena("2s3z", {0: (10.0, 16.0), 1: (10.0, 17.5), 5: (14.0, 16.0), 6: (14.0, 17.5),
-                                7: (14.0, 14.5), 8: (15.2, 16.8), 9: (15.2, 15.2)}, **kwargs)
+        env, _ = arena(
+            "2s3z",
+            {
+                0: (10.0, 16.0),
+                1: (10.0, 17.5),
+                5: (14.0, 16.0),
+                6: (14.0, 17.5),
+                7: (14.0, 14.5),
+                8: (15.2, 16.8),
+                9: (15.2, 15.2),
+            },
+            **kwargs,
+        )
         total, out = 0.0, None
         for _ in range(120):
             alive = [k for k in range(5) if env.state.health[0, 5 + k] > 0]
@@ -147,7 +170,12 @@ def test_single_face_types_and_env_info() -> None:
     assert state.dtype == np.float32 and state.shape == (120,)
     info = env.get_env_info()
     assert {k: info[k] for k in ("state_shape", "obs_shape", "n_actions", "n_agents", "episode_limit")} == {
-        "state_shape": 120, "obs_shape": 80, "n_actions": 11, "n_agents": 5, "episode_limit": 120}
+        "state_shape": 120,
+        "obs_shape": 80,
+        "n_actions": 11,
+        "n_agents": 5,
+        "episode_limit": 120,
+    }
     assert info["agent_features"] == ["health", "energy/cooldown", "rel_x", "rel_y", "shield", "type_0", "type_1"]
     assert info["enemy_features"] == ["health", "rel_x", "rel_y", "shield", "type_0", "type_1"]
     avail = env.get_avail_actions()
@@ -179,8 +207,13 @@ def test_heuristic_ai_plays_and_reports_actions(map_name: str) -> None:
 
 
 def test_pathing_height_and_timestep_features() -> None:
-    env, _ = arena("3m", {0: (10.5, 9.5), 3: (20.0, 16.0)}, obs_pathing_grid=True, obs_terrain_height=True,
-                   obs_timestep_number=True)
+    env, _ = arena(
+        "3m",
+        {0: (10.5, 9.5), 3: (20.0, 16.0)},
+        obs_pathing_grid=True,
+        obs_terrain_height=True,
+        obs_timestep_number=True,
+    )
     act(env, 1, 0, 0)
     obs = env.observe().obs[0, 0].tolist()
     assert len(obs) == 30 + 17 + 2  # move feats grow by 8 + 9; the timestep adds SMAC's extra slot + value

@@ -19,19 +19,40 @@ from liir.envs.smac.terrain import terrain
 
 # map: n_agents, n_enemies, limit, n_actions, obs, state (SMAC's default = pymarl's sc2.yaml flags)
 SMAC_TABLE = {
-    "3m": (3, 3, 60, 9, 30, 48), "8m": (8, 8, 120, 14, 80, 168), "25m": (25, 25, 150, 31, 250, 950),
-    "5m_vs_6m": (5, 6, 70, 12, 55, 98), "8m_vs_9m": (8, 9, 120, 15, 85, 179),
-    "10m_vs_11m": (10, 11, 150, 17, 105, 243), "27m_vs_30m": (27, 30, 180, 36, 285, 1170),
-    "MMM": (10, 10, 150, 16, 160, 290), "MMM2": (10, 12, 180, 18, 176, 322), "2s3z": (5, 5, 120, 11, 80, 120),
-    "3s5z": (8, 8, 150, 14, 128, 216), "3s5z_vs_3s6z": (8, 9, 170, 15, 136, 230),
-    "3s_vs_3z": (3, 3, 150, 9, 36, 54), "3s_vs_4z": (3, 4, 200, 10, 42, 61), "3s_vs_5z": (3, 5, 250, 11, 48, 68),
-    "1c3s5z": (9, 9, 180, 15, 162, 270), "2m_vs_1z": (2, 1, 150, 7, 16, 26), "corridor": (6, 24, 400, 30, 156, 282),
-    "6h_vs_8z": (6, 8, 150, 14, 78, 140), "2s_vs_1sc": (2, 1, 300, 7, 17, 27),
-    "so_many_baneling": (7, 32, 100, 38, 202, 397), "bane_vs_bane": (24, 24, 200, 30, 336, 984),
+    "3m": (3, 3, 60, 9, 30, 48),
+    "8m": (8, 8, 120, 14, 80, 168),
+    "25m": (25, 25, 150, 31, 250, 950),
+    "5m_vs_6m": (5, 6, 70, 12, 55, 98),
+    "8m_vs_9m": (8, 9, 120, 15, 85, 179),
+    "10m_vs_11m": (10, 11, 150, 17, 105, 243),
+    "27m_vs_30m": (27, 30, 180, 36, 285, 1170),
+    "MMM": (10, 10, 150, 16, 160, 290),
+    "MMM2": (10, 12, 180, 18, 176, 322),
+    "2s3z": (5, 5, 120, 11, 80, 120),
+    "3s5z": (8, 8, 150, 14, 128, 216),
+    "3s5z_vs_3s6z": (8, 9, 170, 15, 136, 230),
+    "3s_vs_3z": (3, 3, 150, 9, 36, 54),
+    "3s_vs_4z": (3, 4, 200, 10, 42, 61),
+    "3s_vs_5z": (3, 5, 250, 11, 48, 68),
+    "1c3s5z": (9, 9, 180, 15, 162, 270),
+    "2m_vs_1z": (2, 1, 150, 7, 16, 26),
+    "corridor": (6, 24, 400, 30, 156, 282),
+    "6h_vs_8z": (6, 8, 150, 14, 78, 140),
+    "2s_vs_1sc": (2, 1, 300, 7, 17, 27),
+    "so_many_baneling": (7, 32, 100, 38, 202, 397),
+    "bane_vs_bane": (24, 24, 200, 30, 336, 984),
     "2c_vs_64zg": (2, 64, 400, 70, 332, 342),
 }
-MAX_REWARD = {"3m": 365, "2s3z": 1020, "MMM": 1015, "1c3s5z": 1870, "2s_vs_1sc": 510, "2c_vs_64zg": 3080,
-              "bane_vs_bane": 1260, "corridor": 1280}
+MAX_REWARD = {
+    "3m": 365,
+    "2s3z": 1020,
+    "MMM": 1015,
+    "1c3s5z": 1870,
+    "2s_vs_1sc": 510,
+    "2c_vs_64zg": 3080,
+    "bane_vs_bane": 1260,
+    "corridor": 1280,
+}
 CONF = Path(__file__).resolve().parents[3] / "conf" / "env"
 
 
@@ -60,16 +81,19 @@ def test_liir_paper_sizes() -> None:
         assert (lay.obs_size, lay.state_size) == (obs, state)
 
 
-@pytest.mark.parametrize("flags, obs, state", [
-    ({"obs_last_action": True}, 48, 48),
-    ({"obs_pathing_grid": True}, 38, 48),
-    ({"obs_terrain_height": True}, 39, 48),
-    ({"obs_all_health": False}, 25, 48),
-    ({"obs_all_health": False, "obs_own_health": False}, 24, 48),
-    ({"obs_timestep_number": True}, 31, 48),
-    ({"obs_instead_of_state": True}, 30, 90),
-    ({"state_last_action": False, "state_timestep_number": True}, 30, 22),
-])
+@pytest.mark.parametrize(
+    "flags, obs, state",
+    [
+        ({"obs_last_action": True}, 48, 48),
+        ({"obs_pathing_grid": True}, 38, 48),
+        ({"obs_terrain_height": True}, 39, 48),
+        ({"obs_all_health": False}, 25, 48),
+        ({"obs_all_health": False, "obs_own_health": False}, 24, 48),
+        ({"obs_timestep_number": True}, 31, 48),
+        ({"obs_instead_of_state": True}, 30, 90),
+        ({"state_last_action": False, "state_timestep_number": True}, 30, 22),
+    ],
+)
 def test_flag_sizes_3m(flags: dict, obs: int, state: int) -> None:
     env = StarCraft2Env(map_name="3m", **flags)
     assert (env.get_obs_size(), env.get_state_size()) == (obs, state)
@@ -99,6 +123,7 @@ def test_spawn_on_pathable_ground_without_overlap(name: str) -> None:
 def test_ally_order_follows_smac() -> None:
     def names(m: str) -> list[str]:
         return Roster.build(get_map(m), terrain(get_map(m).terrain), torch.device("cpu")).names
+
     assert names("2s3z")[:5] == ["stalker"] * 2 + ["zealot"] * 3
     assert names("1c3s5z")[:9] == ["colossus"] + ["stalker"] * 3 + ["zealot"] * 5
     assert names("MMM")[:10] == ["marauder"] * 2 + ["marine"] * 7 + ["medivac"]
@@ -124,7 +149,11 @@ def test_hydra_config_instantiates(name: str) -> None:
     env = instantiate(cfg.env.env_args, batch_size=3, device="cpu", seed=1)
     n, e, limit, n_actions, obs, state = SMAC_TABLE[name]
     assert (env.info.n_agents, env.info.n_actions, env.info.obs_shape, env.info.state_shape) == (
-        n, n_actions, obs, state)
+        n,
+        n_actions,
+        obs,
+        state,
+    )
     assert env.info.batch_size == 3 and env.info.episode_limit == limit
     assert env.info.metadata["backend"] == "sim"
     assert math.isclose(env.info.metadata["max_reward"], StarCraft2Env(map_name=name).max_reward)

@@ -19,16 +19,25 @@ if TYPE_CHECKING:
     from liir.envs.base import BatchedEnv
 
 BACKENDS = ("auto", "sim", "sc2")
-_NEEDS_OPTIONS = ("backend=sc2 needs env.env_args.sc2 (worker_env, step_timeout, launch_timeout, max_failures); "
-                  "see conf/env/smac_3m.yaml")
+_NEEDS_OPTIONS = (
+    "backend=sc2 needs env.env_args.sc2 (worker_env, step_timeout, launch_timeout, max_failures); "
+    "see conf/env/smac_3m.yaml"
+)
 
 
 SIM_OPTIONS = ("compile",)
 
 
-def make_smac_env(backend: str, batch_size: int, device: str | torch.device, seed: int, map_name: str,
-                  sc2: Mapping[str, Any] | None = None, sim: Mapping[str, Any] | None = None,
-                  **smac_kwargs: Any) -> BatchedEnv:
+def make_smac_env(
+    backend: str,
+    batch_size: int,
+    device: str | torch.device,
+    seed: int,
+    map_name: str,
+    sc2: Mapping[str, Any] | None = None,
+    sim: Mapping[str, Any] | None = None,
+    **smac_kwargs: Any,
+) -> BatchedEnv:
     """Build B SMAC battles on ``map_name`` with SMAC's keyword arguments, on the chosen backend.
 
     ``sc2`` holds the real-game pool's options (``PoolOptions``: worker_env, step_timeout, launch_timeout,
@@ -43,8 +52,9 @@ def make_smac_env(backend: str, batch_size: int, device: str | torch.device, see
     sim_options = dict(sim or {})
     unknown = sorted(set(sim_options) - set(SIM_OPTIONS))
     if unknown:
-        raise ValueError(f"unknown simulator option(s) env.env_args.sim.{', '.join(unknown)}; "
-                         f"allowed: {', '.join(SIM_OPTIONS)}")
+        raise ValueError(
+            f"unknown simulator option(s) env.env_args.sim.{', '.join(unknown)}; allowed: {', '.join(SIM_OPTIONS)}"
+        )
     options = None
     if sc2 is not None:
         from liir.envs.smac.sc2.pool import PoolOptions
@@ -66,8 +76,7 @@ def make_smac_env(backend: str, batch_size: int, device: str | torch.device, see
     if backend == "sim":
         from liir.envs.smac.sim import SmacSim
 
-        return SmacSim(batch_size=batch_size, device=device, seed=seed, map_name=map_name, **sim_options,
-                       **smac_kwargs)
+        return SmacSim(batch_size=batch_size, device=device, seed=seed, map_name=map_name, **sim_options, **smac_kwargs)
     if options is None:
         raise ValueError(_NEEDS_OPTIONS)
     from liir.envs.smac.sc2.pool import Sc2EnvPool

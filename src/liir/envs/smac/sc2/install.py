@@ -56,22 +56,29 @@ def check_smac_package() -> None:
     """Raise ``Sc2SetupError`` unless oxwhirl's ``smac.env.StarCraft2Env`` imports."""
     spec = importlib.util.find_spec("smac")
     if spec is None:
-        raise Sc2SetupError(f"backend=sc2 needs the oxwhirl SMAC package, which is not installed: {SMAC_INSTALL} "
-                            "(the PyPI package named 'smac' is SMAC3, an unrelated optimiser)")
+        raise Sc2SetupError(
+            f"backend=sc2 needs the oxwhirl SMAC package, which is not installed: {SMAC_INSTALL} "
+            "(the PyPI package named 'smac' is SMAC3, an unrelated optimiser)"
+        )
     locations = [Path(p) for p in (spec.submodule_search_locations or [])]
     if not any((p / "env").is_dir() for p in locations):
         where = ", ".join(map(str, locations)) or spec.origin
-        smac3 = any((p / "facade").exists() or (p / "scenario").exists() or (p / "scenario.py").exists()
-                    for p in locations)
+        smac3 = any(
+            (p / "facade").exists() or (p / "scenario").exists() or (p / "scenario.py").exists() for p in locations
+        )
         what = "SMAC3 (the hyper-parameter optimiser from PyPI)" if smac3 else "not oxwhirl's SMAC (no smac.env)"
-        raise Sc2SetupError(f"the installed 'smac' package at {where} is {what}; backend=sc2 needs oxwhirl's "
-                            f"StarCraft Multi-Agent Challenge: pip uninstall smac && {SMAC_INSTALL}")
+        raise Sc2SetupError(
+            f"the installed 'smac' package at {where} is {what}; backend=sc2 needs oxwhirl's "
+            f"StarCraft Multi-Agent Challenge: pip uninstall smac && {SMAC_INSTALL}"
+        )
     try:
         module = importlib.import_module("smac.env")
         module.StarCraft2Env  # noqa: B018 - the class the workers build
     except Exception as exc:  # a broken dependency (pysc2, protobuf<3.21) surfaces as any exception
-        raise Sc2SetupError(f"oxwhirl SMAC is installed but 'from smac.env import StarCraft2Env' fails: "
-                            f"{type(exc).__name__}: {exc}; reinstall it with {SMAC_INSTALL}") from exc
+        raise Sc2SetupError(
+            f"oxwhirl SMAC is installed but 'from smac.env import StarCraft2Env' fails: "
+            f"{type(exc).__name__}: {exc}; reinstall it with {SMAC_INSTALL}"
+        ) from exc
 
 
 def sc2_path() -> tuple[Path, str]:
@@ -97,17 +104,20 @@ def find_game(map_name: str, game_version: str | None = None) -> Sc2Install:
     """The StarCraft II installation with SMAC_Maps holding ``map_name``; ``Sc2SetupError`` names what is missing."""
     path, source = sc2_path()
     versions = path / "Versions"
-    builds = sorted(int(p.name[4:]) for p in versions.glob("Base*") if p.name[4:].isdigit()) \
-        if versions.is_dir() else []
+    builds = (
+        sorted(int(p.name[4:]) for p in versions.glob("Base*") if p.name[4:].isdigit()) if versions.is_dir() else []
+    )
     if not builds:
         raise Sc2SetupError(
             f"StarCraft II not found at {path} (from {source}: no Versions/Base* folder); install it (Linux: "
             "Blizzard's s2client-proto package, e.g. SC2.4.10, unzipped to ~/StarCraftII) or set SC2PATH to the "
-            "game folder")
+            "game folder"
+        )
     maps = path / "Maps" / "SMAC_Maps"
     if not maps.is_dir():
-        raise Sc2SetupError(f"SMAC_Maps missing: {maps} does not exist; download {SMAC_MAPS_URL} and unzip it "
-                            f"into {path / 'Maps'}")
+        raise Sc2SetupError(
+            f"SMAC_Maps missing: {maps} does not exist; download {SMAC_MAPS_URL} and unzip it into {path / 'Maps'}"
+        )
     if not (maps / f"{map_name}.SC2Map").is_file():
         raise Sc2SetupError(f"SMAC_Maps at {maps} has no {map_name}.SC2Map; reinstall the maps from {SMAC_MAPS_URL}")
     return Sc2Install(path, game_version or _version_name(builds[-1]), None if game_version else builds[-1])
@@ -135,8 +145,9 @@ def choose_backend(map_name: str, game_version: str | None = None) -> BackendCho
     """``backend=auto``: the real game when it can run, else the simulator; logs the reason once per process."""
     try:
         install = check_sc2(map_name, game_version)
-        choice = BackendChoice("sc2", f"oxwhirl smac, StarCraft II {install.version} at {install.path} and "
-                                      "SMAC_Maps found", install)
+        choice = BackendChoice(
+            "sc2", f"oxwhirl smac, StarCraft II {install.version} at {install.path} and SMAC_Maps found", install
+        )
     except Sc2SetupError as exc:
         if "unknown SMAC map" in str(exc):
             raise

@@ -70,8 +70,10 @@ class PoolOptions:
 
     def __post_init__(self) -> None:
         if self.worker_env not in WORKER_ENVS and ":" not in self.worker_env:
-            raise ValueError(f"sc2.worker_env={self.worker_env!r} is not allowed; use {' or '.join(WORKER_ENVS)} "
-                             "or 'package.module:Class'")
+            raise ValueError(
+                f"sc2.worker_env={self.worker_env!r} is not allowed; use {' or '.join(WORKER_ENVS)} "
+                "or 'package.module:Class'"
+            )
         for key in ("step_timeout", "launch_timeout", "max_failures"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"sc2.{key}={getattr(self, key)!r} is not allowed: it must be positive")
@@ -89,8 +91,12 @@ class _Worker:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # B workers share the cores
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", "liir.envs.smac.sc2.worker", str(theirs.fileno())],
-                                         pass_fds=(theirs.fileno(),), start_new_session=True, env=env)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "liir.envs.smac.sc2.worker", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+                env=env,
+            )
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
@@ -139,8 +145,16 @@ def _shutdown(workers: list[_Worker | None]) -> None:
 class Sc2EnvPool(BatchedEnv):
     """B SMAC battles in B worker processes (``backend=sc2``): see the module docstring."""
 
-    def __init__(self, batch_size: int, device: str | torch.device, seed: int, map_name: str,
-                 options: PoolOptions, smac_kwargs: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        device: str | torch.device,
+        seed: int,
+        map_name: str,
+        options: PoolOptions,
+        smac_kwargs: dict[str, Any],
+        metadata: dict[str, Any],
+    ) -> None:
         self.device = torch.device(device)
         self.seed, self.map_name, self.options = seed, map_name, options
         self.smac_kwargs = dict(smac_kwargs)
@@ -166,11 +180,21 @@ class Sc2EnvPool(BatchedEnv):
         self._dead = np.zeros((2, b), dtype=np.int64)  # allies, enemies
         self._done = np.ones(b, dtype=bool)
         self.info = EnvInfo(
-            n_agents=n, n_actions=a, obs_shape=first["obs_shape"], state_shape=first["state_shape"],
-            episode_limit=first["episode_limit"], batch_size=b, device=self.device,
-            metadata={**metadata, "map_name": map_name, "worker_env": options.worker_env,
-                      "n_enemies": first["n_enemies"], "agent_features": first.get("agent_features"),
-                      "enemy_features": first.get("enemy_features")},
+            n_agents=n,
+            n_actions=a,
+            obs_shape=first["obs_shape"],
+            state_shape=first["state_shape"],
+            episode_limit=first["episode_limit"],
+            batch_size=b,
+            device=self.device,
+            metadata={
+                **metadata,
+                "map_name": map_name,
+                "worker_env": options.worker_env,
+                "n_enemies": first["n_enemies"],
+                "agent_features": first.get("agent_features"),
+                "enemy_features": first.get("enemy_features"),
+            },
         )
 
     # -- the batched protocol ---------------------------------------------------------------------------
@@ -214,8 +238,17 @@ class Sc2EnvPool(BatchedEnv):
                 else:
                     self._restart(i, answer.reason)
                 continue
-            (self._obs[i], self._state[i], self._avail[i], reward[i], terminated[i], limit[i], won[i],
-             self._dead[0, i], self._dead[1, i]) = answer
+            (
+                self._obs[i],
+                self._state[i],
+                self._avail[i],
+                reward[i],
+                terminated[i],
+                limit[i],
+                won[i],
+                self._dead[0, i],
+                self._dead[1, i],
+            ) = answer
             self._done[i] = terminated[i] or limit[i]
             self._failures[i] = 0
         return self._output(reward, terminated, limit, won, aborted)
@@ -236,8 +269,10 @@ class Sc2EnvPool(BatchedEnv):
             return
         generations = state["seed_generations"]
         if len(generations) != self.info.batch_size:
-            raise ValueError(f"the saved pool state has {len(generations)} workers, this pool has "
-                             f"{self.info.batch_size}; resume with the same batch size")
+            raise ValueError(
+                f"the saved pool state has {len(generations)} workers, this pool has "
+                f"{self.info.batch_size}; resume with the same batch size"
+            )
         _shutdown(self._workers)
         self._generations = [g + 1 for g in generations]
         self._launched[:] = False
@@ -255,8 +290,10 @@ class Sc2EnvPool(BatchedEnv):
     def save_replay(self) -> list[str]:
         """Save each launched worker's replay (all its episodes since the game started); the written paths."""
         if self.options.worker_env != "sc2":
-            raise Sc2SetupError(f"replays need the real game (env.env_args.sc2.worker_env=sc2); this pool runs "
-                                f"worker_env={self.options.worker_env}, which writes no replays")
+            raise Sc2SetupError(
+                f"replays need the real game (env.env_args.sc2.worker_env=sc2); this pool runs "
+                f"worker_env={self.options.worker_env}, which writes no replays"
+            )
         answers = self._call(np.flatnonzero(self._launched).tolist(), "save_replay", {})
         failed = {i: a.reason for i, a in answers.items() if isinstance(a, _Failed)}
         if failed:
@@ -269,9 +306,13 @@ class Sc2EnvPool(BatchedEnv):
 
     # -- workers ---------------------------------------------------------------------------------------
     def _spec(self, i: int) -> dict[str, Any]:
-        return {"worker_env": self.options.worker_env, "map_name": self.map_name,
-                "seed": worker_seed(self.seed, i, self._generations[i]), "smac_kwargs": self.smac_kwargs,
-                "sys_path": list(sys.path)}
+        return {
+            "worker_env": self.options.worker_env,
+            "map_name": self.map_name,
+            "seed": worker_seed(self.seed, i, self._generations[i]),
+            "smac_kwargs": self.smac_kwargs,
+            "sys_path": list(sys.path),
+        }
 
     def _start(self, indices) -> dict[int, dict[str, Any]]:
         """Start workers ``indices`` (in parallel) until each has built its env; their env infos."""
@@ -310,8 +351,10 @@ class Sc2EnvPool(BatchedEnv):
         self._failures[i] += 1
         log.warning("sc2 worker %d: %s; restarting it (restart %d of this pool)", i, reason, self.restarts)
         if self._failures[i] >= self.options.max_failures:
-            raise Sc2WorkerError(f"sc2 worker {i} failed {self._failures[i]} times in a row "
-                                 f"(sc2.max_failures={self.options.max_failures}); last failure: {reason}")
+            raise Sc2WorkerError(
+                f"sc2 worker {i} failed {self._failures[i]} times in a row "
+                f"(sc2.max_failures={self.options.max_failures}); last failure: {reason}"
+            )
 
     def _call(self, indices: list[int], command: str, arguments: dict[int, Any]) -> dict[int, Any]:
         """Send ``command`` to workers ``indices`` at once, then collect every answer or failure."""
@@ -320,8 +363,11 @@ class Sc2EnvPool(BatchedEnv):
             worker = self._workers[i]
             if worker is None or not worker.send(command, arguments.get(i)):
                 failed[i] = _Failed("the worker process is gone")
-        timeouts = {i: self.options.step_timeout if self._launched[i] else self.options.launch_timeout
-                    for i in indices if i not in failed}
+        timeouts = {
+            i: self.options.step_timeout if self._launched[i] else self.options.launch_timeout
+            for i in indices
+            if i not in failed
+        }
         return {**failed, **self._gather(list(timeouts), timeouts)}
 
     def _gather(self, indices: list[int], timeouts: dict[int, float]) -> dict[int, Any]:
@@ -350,9 +396,19 @@ class Sc2EnvPool(BatchedEnv):
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, copy=True)
 
-    def _output(self, reward: np.ndarray, terminated: np.ndarray, limit: np.ndarray, won: np.ndarray,
-                aborted: np.ndarray) -> EnvOutput:
+    def _output(
+        self, reward: np.ndarray, terminated: np.ndarray, limit: np.ndarray, won: np.ndarray, aborted: np.ndarray
+    ) -> EnvOutput:
         t = self._tensor
-        return EnvOutput(obs=t(self._obs), state=t(self._state), avail_actions=t(self._avail), reward=t(reward),
-                         terminated=t(terminated), episode_limit=t(limit), battle_won=t(won),
-                         dead_allies=t(self._dead[0]), dead_enemies=t(self._dead[1]), aborted=t(aborted))
+        return EnvOutput(
+            obs=t(self._obs),
+            state=t(self._state),
+            avail_actions=t(self._avail),
+            reward=t(reward),
+            terminated=t(terminated),
+            episode_limit=t(limit),
+            battle_won=t(won),
+            dead_allies=t(self._dead[0]),
+            dead_enemies=t(self._dead[1]),
+            aborted=t(aborted),
+        )

@@ -44,8 +44,11 @@ def env_info(env: Any) -> dict[str, Any]:
 
 def observe(env: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(obs (N, O) float32, state (S,) float32, avail (N, A) bool) of the current state."""
-    return (np.asarray(env.get_obs(), dtype=np.float32), np.asarray(env.get_state(), dtype=np.float32),
-            np.asarray(env.get_avail_actions(), dtype=bool))
+    return (
+        np.asarray(env.get_obs(), dtype=np.float32),
+        np.asarray(env.get_state(), dtype=np.float32),
+        np.asarray(env.get_avail_actions(), dtype=bool),
+    )
 
 
 def reset(env: Any, _: None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,8 +69,15 @@ def step(env: Any, actions: np.ndarray) -> tuple | None:
     if "battle_won" not in info:
         return None
     learner_terminated = bool(terminated) and not info.get("episode_limit", False)
-    return (*observe(env), float(reward), learner_terminated, env.timeouts > timeouts, bool(info["battle_won"]),
-            int(info["dead_allies"]), int(info["dead_enemies"]))
+    return (
+        *observe(env),
+        float(reward),
+        learner_terminated,
+        env.timeouts > timeouts,
+        bool(info["battle_won"]),
+        int(info["dead_allies"]),
+        int(info["dead_enemies"]),
+    )
 
 
 def save_replay(env: Any, _: None) -> list[str]:

@@ -96,8 +96,23 @@ class Layout:
         if c.obs_instead_of_state:
             state_size, state_len = obs_size * n, obs_len * n
         else:
-            state_size = (n * nf_al_s + e * nf_en_s + n * n_actions * c.state_last_action
-                          + int(c.state_timestep_number))
+            state_size = n * nf_al_s + e * nf_en_s + n * n_actions * c.state_last_action + int(c.state_timestep_number)
             state_len = state_size
-        return Layout(n, e, n_actions, utb, sa, se, move, nf_en, nf_al, own, obs_size, obs_len,
-                      nf_al_s, nf_en_s, state_size, state_len)
+        return Layout(
+            n,
+            e,
+            n_actions,
+            utb,
+            sa,
+            se,
+            move,
+            nf_en,
+            nf_al,
+            own,
+            obs_size,
+            obs_len,
+            nf_al_s,
+            nf_en_s,
+            state_size,
+            state_len,
+        )

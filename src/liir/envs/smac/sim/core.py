@@ -41,8 +41,15 @@ class SimCompileError(RuntimeError):
 class SmacSim(BatchedEnv):
     """The built-in SMAC simulator (``backend="sim"``): see the module docstring."""
 
-    def __init__(self, batch_size: int, device: str | torch.device, seed: int, map_name: str,
-                 compile: bool = False, **smac_kwargs: object) -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        device: str | torch.device,
+        seed: int,
+        map_name: str,
+        compile: bool = False,
+        **smac_kwargs: object,
+    ) -> None:
         self.map = get_map(map_name)
         self.cfg = SmacConfig(**smac_kwargs)  # unknown keyword -> TypeError, as SMAC
         self.device = torch.device(device)
@@ -51,10 +58,12 @@ class SmacSim(BatchedEnv):
         pathable = torch.from_numpy(ter.pathable).to(self.device)
         self.roster = Roster.build(self.map, ter, self.device)
         flow = None if ter.box is not None else FlowField(self.map.terrain, self.device)
-        self.mechanics = Mechanics(self.roster, pathable, ter.box, flow, self.map.order.kind == "hunt",
-                                   self.cfg.cooldown_jitter)
-        self.features = Features(self.roster, lay, self.cfg, self.map.limit, pathable,
-                                 torch.from_numpy(ter.height).to(self.device))
+        self.mechanics = Mechanics(
+            self.roster, pathable, ter.box, flow, self.map.order.kind == "hunt", self.cfg.cooldown_jitter
+        )
+        self.features = Features(
+            self.roster, lay, self.cfg, self.map.limit, pathable, torch.from_numpy(ter.height).to(self.device)
+        )
         self.scorer = Scorer(self.roster, self.cfg, self.map.limit, self.map.map_type == "MMM")
         self.keys = rng.env_keys(seed, batch_size, self.device)
         self.moves = _MOVES.to(self.device) * float(self.cfg.move_amount)
@@ -63,8 +72,11 @@ class SmacSim(BatchedEnv):
         self._features = self._compiled(self._features_impl) if compile else self._features_impl
         self._reset = self._compiled(self._reset_impl) if compile else self._reset_impl
         order = self.map.order
-        self._goal_segment = (tuple(torch.tensor(p, device=self.device) for p in (order.point, order.point2))
-                              if order.kind == "attack_move_between" else None)
+        self._goal_segment = (
+            tuple(torch.tensor(p, device=self.device) for p in (order.point, order.point2))
+            if order.kind == "attack_move_between"
+            else None
+        )
         self._template = self._spawn_template(batch_size)
         self._spawn_features = self._features_impl(self._template)  # every copy's features right after a reset
         self.state = dataclasses.replace(self._template, done=torch.ones_like(self._template.done))
@@ -72,11 +84,22 @@ class SmacSim(BatchedEnv):
         self.avail = self._last_features[0] > 0
         self.last_outcome: Outcome | None = None
         self.info = EnvInfo(
-            n_agents=lay.n_agents, n_actions=lay.n_actions, obs_shape=lay.obs_len, state_shape=lay.state_len,
-            episode_limit=self.map.limit, batch_size=batch_size, device=self.device,
-            metadata={"map_name": map_name, "backend": "sim", "n_enemies": lay.n_enemies,
-                      "unit_types": self.roster.names, "max_reward": self.scorer.max_reward,
-                      "agent_features": self.agent_features(), "enemy_features": self.enemy_features()},
+            n_agents=lay.n_agents,
+            n_actions=lay.n_actions,
+            obs_shape=lay.obs_len,
+            state_shape=lay.state_len,
+            episode_limit=self.map.limit,
+            batch_size=batch_size,
+            device=self.device,
+            metadata={
+                "map_name": map_name,
+                "backend": "sim",
+                "n_enemies": lay.n_enemies,
+                "unit_types": self.roster.names,
+                "max_reward": self.scorer.max_reward,
+                "agent_features": self.agent_features(),
+                "enemy_features": self.enemy_features(),
+            },
         )
 
     @staticmethod
@@ -96,7 +119,8 @@ class SmacSim(BatchedEnv):
                 cause = error.inner_exception
                 raise SimCompileError(
                     f"torch.compile could not build the simulator step ({type(cause).__name__}: {cause}); "
-                    "run without it with env.env_args.sim.compile=false") from error
+                    "run without it with env.env_args.sim.compile=false"
+                ) from error
 
         return call
 
@@ -121,7 +145,7 @@ class SmacSim(BatchedEnv):
         enemy = ~self.roster.is_ally
         st.order = batch_last(torch.where(enemy, Order.ATTACK_MOVE, Order.IDLE).expand_as(st.order))
         if self.map.order.kind == "attack_move":
-            st.goal[:, self.roster.n_agents:] = torch.tensor(self.map.order.point, device=self.device)
+            st.goal[:, self.roster.n_agents :] = torch.tensor(self.map.order.point, device=self.device)
         return st
 
     def reset(self, mask: torch.Tensor | None = None) -> EnvOutput:
@@ -129,8 +153,9 @@ class SmacSim(BatchedEnv):
         self.state, features = self._reset(self.state, mask, self._last_features)
         return self._quiet_output(features)
 
-    def _reset_impl(self, state: SimState, mask: torch.Tensor, last_features: tuple[torch.Tensor, ...]
-                    ) -> tuple[SimState, tuple[torch.Tensor, ...]]:
+    def _reset_impl(
+        self, state: SimState, mask: torch.Tensor, last_features: tuple[torch.Tensor, ...]
+    ) -> tuple[SimState, tuple[torch.Tensor, ...]]:
         """``state`` with the ``mask`` copies back at spawn, and the features to show, as one function for the
         compiler. Reset copies show the spawn features, the others those of their last step: nothing to
         recompute."""
@@ -139,10 +164,12 @@ class SmacSim(BatchedEnv):
             a, b = self._goal_segment
             u = rng.uniform(self.keys, state.episode, 1, _GOAL_SALT)
             goal = fresh.goal.clone()
-            goal[:, self.roster.n_agents:] = (a + u * (b - a)).unsqueeze(1)
+            goal[:, self.roster.n_agents :] = (a + u * (b - a)).unsqueeze(1)
             fresh.goal = goal
-        features = tuple(torch.where(mask.view(-1, *([1] * (spawn.dim() - 1))), spawn, last)
-                         for spawn, last in zip(self._spawn_features, last_features, strict=True))
+        features = tuple(
+            torch.where(mask.view(-1, *([1] * (spawn.dim() - 1))), spawn, last)
+            for spawn, last in zip(self._spawn_features, last_features, strict=True)
+        )
         return state.blend(mask, fresh), features
 
     def observe(self) -> EnvOutput:
@@ -168,16 +195,18 @@ class SmacSim(BatchedEnv):
         self.last_outcome = out
         return self._output(features, out.reward, terminated, out.timeout, out.won)
 
-    def _step_impl(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor, avail: torch.Tensor
-                   ) -> tuple[SimState, Outcome, torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+    def _step_impl(
+        self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor, avail: torch.Tensor
+    ) -> tuple[SimState, Outcome, torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
         """``_transition``, the new state's features and whether a running copy chose an unavailable action,
         as one function for the compiler."""
         st, out, terminated = self._transition(old, actions, heuristic_target)
         illegal = unavailable_choices(actions, avail, ~old.done).any()
         return st, out, terminated, self._features_impl(st), illegal
 
-    def _transition(self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
-                         ) -> tuple[SimState, Outcome, torch.Tensor]:
+    def _transition(
+        self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
+    ) -> tuple[SimState, Outcome, torch.Tensor]:
         """One env step of every running copy: (new state, outcome masked to running copies, terminated)."""
         active = ~old.done
         st = self._run_loops(old, self._issue(Units.of(old), actions.t()))
@@ -186,8 +215,12 @@ class SmacSim(BatchedEnv):
         st.heuristic_target = heuristic_target
         out = self.scorer(old.health, old.shield, st.health, st.shield, st.steps)
         st.done = out.battle_over | out.timeout
-        masked = Outcome(*(getattr(out, f) & active if f != "reward" else out.reward * active
-                           for f in ("reward", "won", "lost", "draw", "timeout")))
+        masked = Outcome(
+            *(
+                getattr(out, f) & active if f != "reward" else out.reward * active
+                for f in ("reward", "won", "lost", "draw", "timeout")
+            )
+        )
         terminated = masked.battle_over | (masked.timeout & (not self.cfg.continuing_episode))
         return old.blend(active, st), masked, terminated
 
@@ -220,8 +253,13 @@ class SmacSim(BatchedEnv):
         def issued(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
             return torch.cat([torch.where(alive, new, old[:n]), old[n:]], 0)
 
-        return dataclasses.replace(u, order=issued(order, u.order), target=issued(target, u.target),
-                                   goal_x=issued(goal_x, u.goal_x), goal_y=issued(goal_y, u.goal_y))
+        return dataclasses.replace(
+            u,
+            order=issued(order, u.order),
+            target=issued(target, u.target),
+            goal_x=issued(goal_x, u.goal_x),
+            goal_y=issued(goal_y, u.goal_y),
+        )
 
     def _features_impl(self, st: SimState) -> tuple[torch.Tensor, ...]:
         """(avail as float 0/1, obs, state, dead allies, dead enemies) of a state."""
@@ -230,10 +268,25 @@ class SmacSim(BatchedEnv):
         n = self.roster.n_agents
         return avail, obs, state, dead[:, :n].sum(1), dead[:, n:].sum(1)
 
-    def _output(self, features: tuple[torch.Tensor, ...], reward: torch.Tensor, terminated: torch.Tensor,
-                limit: torch.Tensor, won: torch.Tensor) -> EnvOutput:
+    def _output(
+        self,
+        features: tuple[torch.Tensor, ...],
+        reward: torch.Tensor,
+        terminated: torch.Tensor,
+        limit: torch.Tensor,
+        won: torch.Tensor,
+    ) -> EnvOutput:
         self._last_features = features
         avail, obs, state, dead_allies, dead_enemies = features
         self.avail = avail > 0  # made here, outside the compiled functions: see ``Features.all``
-        return EnvOutput(obs=obs, state=state, avail_actions=self.avail, reward=reward, terminated=terminated,
-                         episode_limit=limit, battle_won=won, dead_allies=dead_allies, dead_enemies=dead_enemies)
+        return EnvOutput(
+            obs=obs,
+            state=state,
+            avail_actions=self.avail,
+            reward=reward,
+            terminated=terminated,
+            episode_limit=limit,
+            battle_won=won,
+            dead_allies=dead_allies,
+            dead_enemies=dead_enemies,
+        )

@@ -30,8 +30,9 @@ def _norm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class Features:
     """Builds avail / obs / state tensors for one map, one set of flags, one device."""
 
-    def __init__(self, roster: Roster, layout: Layout, cfg: SmacConfig, limit: int, pathable: torch.Tensor,
-                 height: torch.Tensor) -> None:
+    def __init__(
+        self, roster: Roster, layout: Layout, cfg: SmacConfig, limit: int, pathable: torch.Tensor, height: torch.Tensor
+    ) -> None:
         self.r, self.lay, self.cfg, self.limit = roster, layout, cfg, float(limit)
         dev = pathable.device
         self.pathable = pathable.flatten().float()
@@ -41,8 +42,9 @@ class Features:
         half = m / 2
         # can_move probes (N, S, E, W) one half move away, and the 8 pathing / 9 height sample offsets
         probe = torch.tensor([[0, half], [0, -half], [half, 0], [-half, 0]], device=dev)
-        samples = torch.tensor([[0, 2 * m], [0, -2 * m], [2 * m, 0], [-2 * m, 0], [m, m], [-m, -m], [m, -m], [-m, m],
-                                [0, 0]], device=dev)
+        samples = torch.tensor(
+            [[0, 2 * m], [0, -2 * m], [2 * m, 0], [-2 * m, 0], [m, m], [-m, -m], [m, -m], [-m, m], [0, 0]], device=dev
+        )
         self.probe_x, self.probe_y = probe[:, 0].view(1, -1, 1), probe[:, 1].view(1, -1, 1)  # (1, 4, 1)
         self.sample_x, self.sample_y = samples[:, 0].view(1, -1, 1), samples[:, 1].view(1, -1, 1)  # (1, 9, 1)
         others = [[j for j in range(n) if j != i] for i in range(n)]
@@ -169,8 +171,9 @@ class Features:
             return obs.permute(2, 0, 1).reshape(b, -1)
         alive = (st.health.t() > 0).unsqueeze(1)  # (U, 1, B)
         x, y = (st.pos[..., 0].t() - MAP_CENTRE) / MAX_DISTANCE, (st.pos[..., 1].t() - MAP_CENTRE) / MAX_DISTANCE
-        cd = torch.where(self.state_medivac, st.energy[:, :n].t() / MEDIVAC_MAX_ENERGY,
-                         st.cooldown[:, :n].t() / self.max_cd)
+        cd = torch.where(
+            self.state_medivac, st.energy[:, :n].t() / MEDIVAC_MAX_ENERGY, st.cooldown[:, :n].t() / self.max_cd
+        )
         vit_al = self._vitals(st, 0, n, bool(lay.shield_ally))
         ally = [vit_al[0], cd, x[:n], y[:n]] + vit_al[1:]
         ally = torch.cat([torch.stack(ally, 1), self.types[:n].expand(n, utb, b)], 1)

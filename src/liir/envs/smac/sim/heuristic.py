@@ -12,8 +12,7 @@ _INF = 1e9
 _NORTH, _SOUTH, _EAST, _WEST = 2, 3, 4, 5
 
 
-def heuristic_actions(st: SimState, r: Roster, avail: torch.Tensor, rest: bool
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+def heuristic_actions(st: SimState, r: Roster, avail: torch.Tensor, rest: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(actions (B, N), new target memory (B, N)): attack the nearest enemy, medivacs heal the nearest
     damaged ally; targets are kept until dead (or healed). With ``rest``, an unavailable attack becomes a
     move toward the target along the dominant axis. Dead agents report the no-op."""
@@ -35,8 +34,9 @@ def heuristic_actions(st: SimState, r: Roster, avail: torch.Tensor, rest: bool
     ally_h = st.health[:, :n].gather(1, ta)
     ally_gone = (ally_h <= 0) | (ally_h == r.health_max[:n][ta])
     need = (t < 0) | torch.where(medivac, ally_gone, enemy_gone)
-    fresh = torch.where(medivac, torch.where(damaged.any(1, keepdim=True), nearest_a, -1),
-                        torch.where(e_ok.any(-1), nearest_e, -1))
+    fresh = torch.where(
+        medivac, torch.where(damaged.any(1, keepdim=True), nearest_a, -1), torch.where(e_ok.any(-1), nearest_e, -1)
+    )
     t = torch.where(me_alive, torch.where(need, fresh, t), -1)
     actions = torch.where(t >= 0, N_ACTIONS_NO_ATTACK + t, 0)
     if rest:
@@ -44,8 +44,11 @@ def heuristic_actions(st: SimState, r: Roster, avail: torch.Tensor, rest: bool
         tpos_e = st.pos[:, n:].gather(1, tc.unsqueeze(-1).expand(-1, -1, 2))
         tpos_a = pos.gather(1, tc.clamp(max=n - 1).unsqueeze(-1).expand(-1, -1, 2))
         d = torch.where(medivac.unsqueeze(-1), tpos_a, tpos_e) - pos
-        move = torch.where(d[..., 0].abs() > d[..., 1].abs(),
-                           torch.where(d[..., 0] > 0, _EAST, _WEST), torch.where(d[..., 1] > 0, _NORTH, _SOUTH))
+        move = torch.where(
+            d[..., 0].abs() > d[..., 1].abs(),
+            torch.where(d[..., 0] > 0, _EAST, _WEST),
+            torch.where(d[..., 1] > 0, _NORTH, _SOUTH),
+        )
         blocked = ~avail.gather(2, actions.unsqueeze(-1)).squeeze(-1)
         actions = torch.where((t >= 0) & blocked, move, actions)
     return actions, t

@@ -40,8 +40,15 @@ class Mechanics:
     (U, U, B) tensors; ``r`` keeps the plain (U,) tables for lookups by a unit index.
     """
 
-    def __init__(self, roster: Roster, pathable: torch.Tensor, box: tuple[int, int, int, int] | None,
-                 flow: FlowField | None, hunt: bool, jitter: bool) -> None:
+    def __init__(
+        self,
+        roster: Roster,
+        pathable: torch.Tensor,
+        box: tuple[int, int, int, int] | None,
+        flow: FlowField | None,
+        hunt: bool,
+        jitter: bool,
+    ) -> None:
         self.r = roster
         n = self.n = roster.n_agents
         self.flow = flow  # path planning around walls, for maps whose pathable area is not a rectangle
@@ -60,8 +67,9 @@ class Mechanics:
         self.damage = _col(roster.damage)
         self.damage_flat = roster.damage.flatten()  # index attacker * U + victim
         self.lower = _col(idx[None, :] < idx[:, None])  # [a, a'] = a' < a
-        self.colliding = _col((roster.collision_group[:, None] == roster.collision_group[None, :])
-                              & (idx[:, None] != idx[None, :]))
+        self.colliding = _col(
+            (roster.collision_group[:, None] == roster.collision_group[None, :]) & (idx[:, None] != idx[None, :])
+        )
         order_sign = torch.sign(idx[None, :] - idx[:, None]).float()
         self.nudge = _col(order_sign * 1e-4)  # coincident units separate along x, by index order
         # enemy rows of target acquisition: [enemy e, agent a]
@@ -72,8 +80,9 @@ class Mechanics:
         self.enemy_idx = _col(_col(idx[n:]))  # (M, 1, 1)
         reach = torch.where(roster.healer, roster.heal_range, roster.weapon_range)
         self.acq_agent_reach = _col(reach[:n]).unsqueeze(0)  # (1, N, 1)
-        heal_pairs = (~hostile & (idx[:, None] != idx[None, :]) & roster.heal_target_ok[None, :]
-                      & ~roster.healer[None, :])  # [healer, patient] candidates, before range and damage
+        heal_pairs = (
+            ~hostile & (idx[:, None] != idx[None, :]) & roster.heal_target_ok[None, :] & ~roster.healer[None, :]
+        )  # [healer, patient] candidates, before range and damage
         self.acq_heal_pairs = _col(heal_pairs[n:, n:])
         self.acq_heal_rsum = _col(rsum[n:, n:])
         self.acq_healer = _col(_col(roster.healer[n:]))
@@ -138,15 +147,26 @@ class Mechanics:
 
         health, shield, cooldown, since = self._fight(u, alive, in_reach, tgt, dist, noise)
         health, energy = self._heal(u, health, in_reach > 0, tgt)
-        shield = torch.where((since >= SHIELD_REGEN_DELAY) & (health > 0),
-                             torch.minimum(shield + SHIELD_REGEN, self.shield_max), shield)
+        shield = torch.where(
+            (since >= SHIELD_REGEN_DELAY) & (health > 0), torch.minimum(shield + SHIELD_REGEN, self.shield_max), shield
+        )
         health = torch.where(health > 0, torch.minimum(health + self.hp_regen, self.health_max), health)
         energy = torch.where(self.healer, torch.clamp(energy + self.energy_regen, max=_MAX_ENERGY), energy)
 
         dead = health <= 0
-        return Units(x=x, y=y, health=health.clamp(min=0), shield=torch.where(dead, 0.0, shield),
-                     cooldown=cooldown, energy=energy, since_damage=since, order=torch.where(dead, Order.IDLE, order),
-                     target=torch.where(dead, -1, target), goal_x=u.goal_x, goal_y=u.goal_y)
+        return Units(
+            x=x,
+            y=y,
+            health=health.clamp(min=0),
+            shield=torch.where(dead, 0.0, shield),
+            cooldown=cooldown,
+            energy=energy,
+            since_damage=since,
+            order=torch.where(dead, Order.IDLE, order),
+            target=torch.where(dead, -1, target),
+            goal_x=u.goal_x,
+            goal_y=u.goal_y,
+        )
 
     def _acquire(self, u: Units, alive: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
         """Built-in AI target acquisition for the attack-moving enemies: keep, retaliate, or pick the nearest.
@@ -159,15 +179,19 @@ class Mechanics:
         d = dist[n:, :n]
         edge = d - self.acq_rsum
         # ... enemy e from within their weapon range: the enemy is being shot at by them
-        attacking_me = ((target[:n].unsqueeze(0) == self.enemy_idx) & engaged.unsqueeze(0)
-                        & (edge <= self.acq_agent_reach))  # (M, N, B)
+        attacking_me = (
+            (target[:n].unsqueeze(0) == self.enemy_idx) & engaged.unsqueeze(0) & (edge <= self.acq_agent_reach)
+        )  # (M, N, B)
         in_scan = edge <= self.acq_scan
         cand = self.acq_attackable & alive[:n].unsqueeze(0) & (in_scan | attacking_me)
         score = d + self.acq_penalty
         if self.has_healer:
             frac = u.health[n:] / self.health_max[n:]
-            heal_cand = (self.acq_heal_pairs & (dist[n:, n:] - self.acq_heal_rsum <= self.acq_scan)
-                         & (alive[n:] & (frac < 1)).unsqueeze(0))
+            heal_cand = (
+                self.acq_heal_pairs
+                & (dist[n:, n:] - self.acq_heal_rsum <= self.acq_scan)
+                & (alive[n:] & (frac < 1)).unsqueeze(0)
+            )
             cand = torch.cat([cand & ~self.acq_healer, heal_cand & self.acq_healer], 1)  # columns: all units
             score = torch.cat([score, frac.unsqueeze(0).expand_as(heal_cand)], 1)
         t = target[n:]
@@ -178,9 +202,18 @@ class Mechanics:
         am = (order[n:] == Order.ATTACK_MOVE) & alive[n:]
         return torch.cat([target[:n], torch.where(am, picked, t)], 0)
 
-    def _move(self, u: Units, order: torch.Tensor, alive: torch.Tensor, has_tgt: torch.Tensor,
-              in_reach: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, t_radius: torch.Tensor,
-              dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _move(
+        self,
+        u: Units,
+        order: torch.Tensor,
+        alive: torch.Tensor,
+        has_tgt: torch.Tensor,
+        in_reach: torch.Tensor,
+        tx: torch.Tensor,
+        ty: torch.Tensor,
+        t_radius: torch.Tensor,
+        dist: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Walk toward the order's point, or chase the target until it is within reach."""
         n = self.n
         x, y = u.x, u.y
@@ -216,8 +249,15 @@ class Mechanics:
         arrived = (order == Order.MOVE) & (dd <= self.speed)
         return x + vx / vn * step, y + vy / vn * step, torch.where(arrived, Order.IDLE, order)
 
-    def _collide(self, x: torch.Tensor, y: torch.Tensor, alive: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor,
-                 dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _collide(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        alive: torch.Tensor,
+        dx: torch.Tensor,
+        dy: torch.Tensor,
+        dist: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Push overlapping living units of the same collision group half the overlap apart each.
 
         Overlaps are measured at the start of the loop (``dx``, ``dy``, ``dist``), so the push lags the move
@@ -229,22 +269,32 @@ class Mechanics:
         w = 0.5 * overlap * pair / d
         return x - (w * (dx + self.nudge)).sum(1), y - (w * dy).sum(1)
 
-    def _terrain(self, ox: torch.Tensor, oy: torch.Tensor, x: torch.Tensor, y: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _terrain(
+        self, ox: torch.Tensor, oy: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep ground units on pathable cells by sliding along the blocked axis; clamp all to the map."""
         x, y = x.clamp(0.0, MAP_SIZE - 1e-3), y.clamp(0.0, MAP_SIZE - 1e-3)
         free = self.ignores_pathing
         if self.box is not None:
             x0, x1, y0, y1 = self.box
-            return (torch.where(free, x, x.clamp(float(x0), x1 - 1e-3)),
-                    torch.where(free, y, y.clamp(float(y0), y1 - 1e-3)))
+            return (
+                torch.where(free, x, x.clamp(float(x0), x1 - 1e-3)),
+                torch.where(free, y, y.clamp(float(y0), y1 - 1e-3)),
+            )
         ok_new, ok_x, ok_y = self.walkable(x, y), self.walkable(x, oy), self.walkable(ox, y)
         fx = torch.where(ok_new | ok_x, x, ox)
         fy = torch.where(ok_new | (~ok_x & ok_y), y, oy)
         return torch.where(free, x, fx), torch.where(free, y, fy)
 
-    def _fight(self, u: Units, alive: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor, dist: torch.Tensor,
-               noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _fight(
+        self,
+        u: Units,
+        alive: torch.Tensor,
+        ready: torch.Tensor,
+        tgt: torch.Tensor,
+        dist: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Weapons: cooldowns, hits (with splash), shields before health, armour per hit (min 0.5).
 
         ``ready`` (U, B) float 0/1: the target is within reach."""
@@ -265,8 +315,15 @@ class Mechanics:
         return health, shield, torch.where(fire > 0, period, cooldown), since
 
     @staticmethod
-    def _hits(per_hit: torch.Tensor, hits: torch.Tensor, on: torch.Tensor, shield: torch.Tensor,
-              before: torch.Tensor, armour: torch.Tensor, max_hits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _hits(
+        per_hit: torch.Tensor,
+        hits: torch.Tensor,
+        on: torch.Tensor,
+        shield: torch.Tensor,
+        before: torch.Tensor,
+        armour: torch.Tensor,
+        max_hits: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Health and shield damage of ``hits`` hits of ``per_hit`` each, on a shield of which ``before`` is
         already taken this loop (all arguments broadcast together)."""
         to_health = torch.zeros_like(per_hit)
@@ -279,8 +336,9 @@ class Mechanics:
             to_shield = to_shield + absorbed * lands
         return to_health, to_shield
 
-    def single_target_damage(self, u: Units, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor
-                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def single_target_damage(
+        self, u: Units, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(U, B) health damage, shield damage, was-hit when every attacker hits only its target.
 
         ``fire`` (U, B) 0/1, float or bool. Several attackers on one victim are resolved in attacker index order
@@ -291,14 +349,19 @@ class Mechanics:
         total = per_hit * self.hits
         same_victim_before = (tgt.unsqueeze(1) == tgt.unsqueeze(0)) & self.lower  # [a, a', b], a' < a
         before = (same_victim_before * total.unsqueeze(0)).sum(1)
-        to_health, to_shield = self._hits(per_hit, self.hits, on > 0, u.shield.gather(0, tgt), before,
-                                          self.r.armour[tgt], self.max_hits)
+        to_health, to_shield = self._hits(
+            per_hit, self.hits, on > 0, u.shield.gather(0, tgt), before, self.r.armour[tgt], self.max_hits
+        )
         zeros = torch.zeros_like(u.health)
-        return (zeros.scatter_add(0, tgt, to_health), zeros.scatter_add(0, tgt, to_shield),
-                zeros.scatter_add(0, tgt, on) > 0)
+        return (
+            zeros.scatter_add(0, tgt, to_health),
+            zeros.scatter_add(0, tgt, to_shield),
+            zeros.scatter_add(0, tgt, on) > 0,
+        )
 
-    def splash_damage(self, u: Units, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor,
-                      dist: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def splash_damage(
+        self, u: Units, alive: torch.Tensor, fire: torch.Tensor, tgt: torch.Tensor, dist: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Like ``single_target_damage``, with colossus beams and baneling bursts hitting several victims."""
         hitmask = tgt.unsqueeze(1) == self.pair_idx  # [attacker, victim, b]
         if self.has_line:
@@ -310,8 +373,9 @@ class Mechanics:
         hits = self.hits.unsqueeze(1)
         total = per_hit * hits
         before = total.cumsum(0) - total  # shield already taken by lower-indexed attackers this loop
-        to_health, to_shield = self._hits(per_hit, hits, hitmask, u.shield.unsqueeze(0), before,
-                                          self.r.armour.view(1, -1, 1), self.max_hits)
+        to_health, to_shield = self._hits(
+            per_hit, hits, hitmask, u.shield.unsqueeze(0), before, self.r.armour.view(1, -1, 1), self.max_hits
+        )
         return to_health.sum(0), to_shield.sum(0), hitmask.any(0)
 
     def _line_splash(self, u: Units, tgt: torch.Tensor) -> torch.Tensor:
@@ -328,8 +392,9 @@ class Mechanics:
         beam = (across <= _LINE_HALF_LENGTH + rv) & (along <= _LINE_HALF_WIDTH + rv)
         return beam & self.line
 
-    def _heal(self, u: Units, health: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heal(
+        self, u: Units, health: torch.Tensor, ready: torch.Tensor, tgt: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Medivacs heal their target by up to ``heal_rate`` a loop, paying 1 energy per 3 health."""
         energy = u.energy
         if not self.has_healer:

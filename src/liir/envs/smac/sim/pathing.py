@@ -30,14 +30,14 @@ def _distances(terrain_name: str) -> torch.Tensor:
     padded_ok = torch.nn.functional.pad(ok, (1, 1, 1, 1), value=False)
     steps = []
     for dx, dy in _OFFSETS:
-        nb_ok = padded_ok[1 + dx:1 + dx + n, 1 + dy:1 + dy + n]
-        corner = padded_ok[1 + dx:1 + dx + n, 1:1 + n] & padded_ok[1:1 + n, 1 + dy:1 + dy + n]
+        nb_ok = padded_ok[1 + dx : 1 + dx + n, 1 + dy : 1 + dy + n]
+        corner = padded_ok[1 + dx : 1 + dx + n, 1 : 1 + n] & padded_ok[1 : 1 + n, 1 + dy : 1 + dy + n]
         steps.append((dx, dy, math.hypot(dx, dy), ok & nb_ok & corner))
     while True:
         padded = torch.nn.functional.pad(d, (1, 1, 1, 1), value=_INF)
         new = d
         for dx, dy, cost, valid in steps:
-            via = padded[:, 1 + dx:1 + dx + n, 1 + dy:1 + dy + n] + cost
+            via = padded[:, 1 + dx : 1 + dx + n, 1 + dy : 1 + dy + n] + cost
             new = torch.minimum(new, torch.where(valid, via, _INF))
         if torch.equal(new, d):
             return d.view(n * n, n * n)
@@ -58,8 +58,9 @@ class FlowField:
     def _cell(v: torch.Tensor) -> torch.Tensor:
         return v.floor().long().clamp(0, MAP_SIZE - 1)
 
-    def steer(self, x: torch.Tensor, y: torch.Tensor, dest_x: torch.Tensor, dest_y: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+    def steer(
+        self, x: torch.Tensor, y: torch.Tensor, dest_x: torch.Tensor, dest_y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Point to head for (any shape): the destination when the straight way is free, else the best next
         cell's centre."""
         cx, cy, gx, gy = self._cell(x), self._cell(y), self._cell(dest_x), self._cell(dest_y)
@@ -72,5 +73,7 @@ class FlowField:
         via = self.dist[g_base.unsqueeze(0) + nx * MAP_SIZE + ny] + self.costs
         best = via.argmin(0, keepdim=True)
         detour = (here > octile + 0.5) & (here < 1e5)
-        return (torch.where(detour, nx.gather(0, best).squeeze(0).float() + 0.5, dest_x),
-                torch.where(detour, ny.gather(0, best).squeeze(0).float() + 0.5, dest_y))
+        return (
+            torch.where(detour, nx.gather(0, best).squeeze(0).float() + 0.5, dest_x),
+            torch.where(detour, ny.gather(0, best).squeeze(0).float() + 0.5, dest_y),
+        )

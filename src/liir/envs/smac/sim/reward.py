@@ -37,8 +37,14 @@ class Scorer:
         self.ally_medivac = roster.ally_medivac
         self.enemy_medivac = roster.healer[n:]
 
-    def __call__(self, prev_health: torch.Tensor, prev_shield: torch.Tensor, health: torch.Tensor,
-                 shield: torch.Tensor, steps: torch.Tensor) -> Outcome:
+    def __call__(
+        self,
+        prev_health: torch.Tensor,
+        prev_shield: torch.Tensor,
+        health: torch.Tensor,
+        shield: torch.Tensor,
+        steps: torch.Tensor,
+    ) -> Outcome:
         """Reward of the step that took vitals from ``prev_*`` to the current ones, (B, U) each."""
         cfg, n = self.cfg, self.r.n_agents
         was_alive = prev_health > 0

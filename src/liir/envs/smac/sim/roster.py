@@ -27,8 +27,9 @@ TYPE_BITS: dict[str, tuple[list[str], list[str]]] = {
 SPAWN_GAP = 0.1  # free space between neighbouring units in a spawn cluster
 
 
-def _cluster(groups: list[Group], terrain: Terrain, taken: list[tuple[float, float, float]]
-             ) -> list[tuple[str, float, float]]:
+def _cluster(
+    groups: list[Group], terrain: Terrain, taken: list[tuple[float, float, float]]
+) -> list[tuple[str, float, float]]:
     """Place the units of all groups sharing a point in a tight lattice cluster on pathable ground.
 
     ``taken`` holds (x, y, radius) of units already placed; it is extended with the new ones.
@@ -43,9 +44,12 @@ def _cluster(groups: list[Group], terrain: Terrain, taken: list[tuple[float, flo
         cand = [(cx + i * spacing, cy + j * spacing) for i in range(-k, k + 1) for j in range(-k, k + 1)]
         cand.sort(key=lambda p: (round((p[0] - cx) ** 2 + (p[1] - cy) ** 2, 6), math.atan2(p[1] - cy, p[0] - cx)))
         half = spacing / 2
-        free = [p for p in cand
-                if all(_pathable(terrain, p[0] + dx, p[1] + dy) for dx in (-half, half) for dy in (-half, half))
-                and all(math.hypot(p[0] - x, p[1] - y) >= half + r for x, y, r in taken)]
+        free = [
+            p
+            for p in cand
+            if all(_pathable(terrain, p[0] + dx, p[1] + dy) for dx in (-half, half) for dy in (-half, half))
+            and all(math.hypot(p[0] - x, p[1] - y) >= half + r for x, y, r in taken)
+        ]
         for name, (x, y) in zip(names, free[: len(names)], strict=True):
             out.append((name, x, y))
             taken.append((x, y, half))
@@ -111,8 +115,13 @@ class Roster:
             if t.name in order:
                 onehot[i, order.index(t.name)] = 1.0
         team = np.array([i < n for i in range(len(units))])
-        dmg = np.array([[hit_damage(a, v) if team[i] != team[j] else 0.0 for j, v in enumerate(types)]
-                        for i, a in enumerate(types)], dtype=np.float32)
+        dmg = np.array(
+            [
+                [hit_damage(a, v) if team[i] != team[j] else 0.0 for j, v in enumerate(types)]
+                for i, a in enumerate(types)
+            ],
+            dtype=np.float32,
+        )
 
         def f(attr: str) -> torch.Tensor:
             return torch.tensor([float(getattr(t, attr)) for t in types], dtype=torch.float32, device=device)
@@ -122,19 +131,36 @@ class Roster:
 
         group = [2 if t.air else (1 if t.attrs & Attr.MASSIVE else 0) for t in types]
         return Roster(
-            n_agents=n, n_enemies=m.n_enemies, names=[t.name for t in types], types=types,
+            n_agents=n,
+            n_enemies=m.n_enemies,
+            names=[t.name for t in types],
+            types=types,
             init_pos=torch.tensor([[x, y] for _, x, y in units], dtype=torch.float32, device=device),
-            is_ally=b(list(team)), health_max=f("health"), shield_max=f("shield"), armour=f("armour"),
-            radius=f("radius"), speed=f("speed"), weapon_range=f("weapon_range"), cooldown=f("cooldown"),
+            is_ally=b(list(team)),
+            health_max=f("health"),
+            shield_max=f("shield"),
+            armour=f("armour"),
+            radius=f("radius"),
+            speed=f("speed"),
+            weapon_range=f("weapon_range"),
+            cooldown=f("cooldown"),
             hits=torch.tensor([t.hits for t in types], device=device),
-            splash=torch.tensor([t.splash for t in types], device=device), splash_radius=f("splash_radius"),
-            scan_range=f("scan_range"), hp_regen=f("hp_regen"), healer=b([t.healer for t in types]),
-            heal_rate=f("heal_rate"), heal_range=f("heal_range"),
+            splash=torch.tensor([t.splash for t in types], device=device),
+            splash_radius=f("splash_radius"),
+            scan_range=f("scan_range"),
+            hp_regen=f("hp_regen"),
+            healer=b([t.healer for t in types]),
+            heal_rate=f("heal_rate"),
+            heal_range=f("heal_range"),
             heal_target_ok=b([bool(t.attrs & Attr.BIOLOGICAL) for t in types]),
-            energy_start=f("energy_start"), energy_regen=f("energy_regen"), max_cd=f("max_cd"),
-            armed=b([t.armed for t in types]), collision_group=torch.tensor(group, device=device),
+            energy_start=f("energy_start"),
+            energy_regen=f("energy_regen"),
+            max_cd=f("max_cd"),
+            armed=b([t.armed for t in types]),
+            collision_group=torch.tensor(group, device=device),
             ignores_pathing=b([t.air or bool(t.attrs & Attr.MASSIVE) for t in types]),
             sc2_id=torch.tensor([t.sc2_id for t in types], device=device),
-            damage=torch.from_numpy(dmg).to(device), type_onehot=torch.from_numpy(onehot).to(device),
+            damage=torch.from_numpy(dmg).to(device),
+            type_onehot=torch.from_numpy(onehot).to(device),
             ally_medivac=b([t.healer and m.map_type == "MMM" for t in types[:n]]),
         )

@@ -22,11 +22,11 @@ from liir.envs.smac.sim.core import SmacSim
 class StarCraft2Env:
     """One SMAC battle with SMAC's public interface (see the module docstring)."""
 
-    def __init__(self, map_name: str = "8m", *, seed: int | None = None, device: str | torch.device = "cpu",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, map_name: str = "8m", *, seed: int | None = None, device: str | torch.device = "cpu", **kwargs: Any
+    ) -> None:
         self._seed = seed
-        self._sim = SmacSim(batch_size=1, device=device, seed=0 if seed is None else seed, map_name=map_name,
-                            **kwargs)
+        self._sim = SmacSim(batch_size=1, device=device, seed=0 if seed is None else seed, map_name=map_name, **kwargs)
         lay, m = self._sim.layout, self._sim.map
         self.map_name = map_name
         self.n_agents, self.n_enemies, self.n_actions = lay.n_agents, lay.n_enemies, lay.n_actions
@@ -61,8 +61,11 @@ class StarCraft2Env:
         o = self._sim.last_outcome
         assert o is not None
         terminated = bool(o.battle_over[0] | o.timeout[0])
-        info: dict[str, Any] = {"battle_won": bool(out.battle_won[0]), "dead_allies": int(out.dead_allies[0]),
-                                "dead_enemies": int(out.dead_enemies[0])}
+        info: dict[str, Any] = {
+            "battle_won": bool(out.battle_won[0]),
+            "dead_allies": int(out.dead_allies[0]),
+            "dead_enemies": int(out.dead_enemies[0]),
+        }
         if terminated:
             self.battles_game += 1
             self.battles_won += info["battle_won"]
@@ -106,9 +109,11 @@ class StarCraft2Env:
             raise NotImplementedError("get_state_dict() is undefined with obs_instead_of_state")
         flat = st[0].cpu().numpy()
         na, ne = lay.n_agents * lay.nf_al_state, lay.n_enemies * lay.nf_en_state
-        out = {"allies": flat[:na].reshape(lay.n_agents, lay.nf_al_state),
-               "enemies": flat[na:na + ne].reshape(lay.n_enemies, lay.nf_en_state)}
-        rest = flat[na + ne:]
+        out = {
+            "allies": flat[:na].reshape(lay.n_agents, lay.nf_al_state),
+            "enemies": flat[na : na + ne].reshape(lay.n_enemies, lay.nf_en_state),
+        }
+        rest = flat[na + ne :]
         if cfg.state_last_action:
             out["last_action"] = rest[: lay.n_agents * lay.n_actions].reshape(lay.n_agents, lay.n_actions)
         if cfg.state_timestep_number:
@@ -163,14 +168,25 @@ class StarCraft2Env:
         return SIGHT_RANGE
 
     def get_env_info(self) -> dict[str, Any]:
-        return {"state_shape": self.get_state_size(), "obs_shape": self.get_obs_size(),
-                "n_actions": self.n_actions, "n_agents": self.n_agents, "episode_limit": self.episode_limit,
-                "agent_features": self._sim.agent_features(), "enemy_features": self._sim.enemy_features()}
+        return {
+            "state_shape": self.get_state_size(),
+            "obs_shape": self.get_obs_size(),
+            "n_actions": self.n_actions,
+            "n_agents": self.n_agents,
+            "episode_limit": self.episode_limit,
+            "agent_features": self._sim.agent_features(),
+            "enemy_features": self._sim.enemy_features(),
+        }
 
     def get_stats(self) -> dict[str, float]:
-        return {"battles_won": self.battles_won, "battles_game": self.battles_game,
-                "battles_draw": self.timeouts, "win_rate": self.battles_won / self.battles_game,
-                "timeouts": self.timeouts, "restarts": self.force_restarts}
+        return {
+            "battles_won": self.battles_won,
+            "battles_game": self.battles_game,
+            "battles_draw": self.timeouts,
+            "win_rate": self.battles_won / self.battles_game,
+            "timeouts": self.timeouts,
+            "restarts": self.force_restarts,
+        }
 
     # -- process management (nothing to manage) ---------------------------------------------------------------
     def seed(self) -> int | None:

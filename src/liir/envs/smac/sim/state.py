@@ -111,15 +111,36 @@ class Units:
     @staticmethod
     def of(st: SimState) -> Units:
         """``st``'s unit fields, batch-last (views: free when ``st`` is stored batch-last)."""
-        return Units(x=st.pos[..., 0].t(), y=st.pos[..., 1].t(), health=st.health.t(), shield=st.shield.t(),
-                     cooldown=st.cooldown.t(), energy=st.energy.t(), since_damage=st.since_damage.t(),
-                     order=st.order.t(), target=st.target.t(), goal_x=st.goal[..., 0].t(), goal_y=st.goal[..., 1].t())
+        return Units(
+            x=st.pos[..., 0].t(),
+            y=st.pos[..., 1].t(),
+            health=st.health.t(),
+            shield=st.shield.t(),
+            cooldown=st.cooldown.t(),
+            energy=st.energy.t(),
+            since_damage=st.since_damage.t(),
+            order=st.order.t(),
+            target=st.target.t(),
+            goal_x=st.goal[..., 0].t(),
+            goal_y=st.goal[..., 1].t(),
+        )
 
     def into(self, st: SimState, ticks: torch.Tensor) -> SimState:
         """``st`` with its unit fields replaced by (views of) these, and ``ticks`` set."""
         return SimState(
-            pos=torch.stack([self.x, self.y]).permute(2, 1, 0), health=self.health.t(), shield=self.shield.t(),
-            cooldown=self.cooldown.t(), energy=self.energy.t(), since_damage=self.since_damage.t(),
-            order=self.order.t(), target=self.target.t(),
-            goal=torch.stack([self.goal_x, self.goal_y]).permute(2, 1, 0), last_action=st.last_action,
-            heuristic_target=st.heuristic_target, steps=st.steps, episode=st.episode, ticks=ticks, done=st.done)
+            pos=torch.stack([self.x, self.y]).permute(2, 1, 0),
+            health=self.health.t(),
+            shield=self.shield.t(),
+            cooldown=self.cooldown.t(),
+            energy=self.energy.t(),
+            since_damage=self.since_damage.t(),
+            order=self.order.t(),
+            target=self.target.t(),
+            goal=torch.stack([self.goal_x, self.goal_y]).permute(2, 1, 0),
+            last_action=st.last_action,
+            heuristic_target=st.heuristic_target,
+            steps=st.steps,
+            episode=st.episode,
+            ticks=ticks,
+            done=st.done,
+        )
