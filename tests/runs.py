@@ -8,6 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from unittest.mock import patch
+
+import liir.train
 
 SHORT_RUN = [
     "env=pursuit1d",
@@ -31,6 +35,19 @@ def run_module(module: str, cwd: Path, *args: str, timeout: float = 300) -> subp
 
 def train(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
     return run_module("liir.train", run_dir.parent, f"hydra.run.dir={run_dir}", *SHORT_RUN, *overrides)
+
+
+def main_in_process(module: ModuleType, *args: str) -> None:
+    """``python -m <module> <args>`` run in this process (as Hydra runs a grid's jobs one after another), which
+    saves the seconds a subprocess spends importing torch and Lightning. A clear error is ``SystemExit(2)``."""
+    argv = [module.__name__, *args]
+    with patch.object(sys, "argv", argv), patch.dict(os.environ, {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}):
+        module.main()
+
+
+def train_in_process(run_dir: Path, *overrides: str) -> None:
+    """``train`` in this process: for tests of what a run writes, not of how its process exits."""
+    main_in_process(liir.train, f"hydra.run.dir={run_dir}", *SHORT_RUN, *overrides)
 
 
 def train_grid(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -12,12 +12,22 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+import liir.evaluate
 from liir.build import make_env, resolve_device
 from liir.checkpointing import CheckpointError
 from liir.cli import CONF_DIR, unwrap
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.train import check_resume
-from tests.runs import SHORT_RUN, TRAINED_ALGOS, read_csv, run_module, train, wandb_run_file
+from tests.runs import (
+    SHORT_RUN,
+    TRAINED_ALGOS,
+    main_in_process,
+    read_csv,
+    run_module,
+    train,
+    train_in_process,
+    wandb_run_file,
+)
 from tests.wandb_records import run_info_and_history
 
 
@@ -78,8 +88,7 @@ def test_resume_continues_env_steps_and_the_wandb_run(trained, resumed, algo):
 
 def test_same_seed_gives_identical_metrics(trained, tmp_path):
     """A single run reproduces the first job of the grid."""
-    result = train(tmp_path / "again", "algo=iac")
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_in_process(tmp_path / "again", "algo=iac")
 
     def deterministic(rows):
         return [{k: v for k, v in r.items() if k != "env_steps_per_sec"} for r in rows]
@@ -114,17 +123,14 @@ def assert_one_error_line(result, message: str) -> None:
     assert "Error executing job" not in result.stdout and "HYDRA_FULL_ERROR" not in result.stdout
 
 
-def test_replays_without_the_real_game_are_a_clear_error(trained, tmp_path):
+def test_replays_without_the_real_game_are_a_clear_error(trained, tmp_path, capsys):
     ckpt = trained["iac"] / "checkpoints" / "last.ckpt"
-    result = run_module(
-        "liir.evaluate",
-        tmp_path,
-        f"ckpt_path={ckpt}",
-        "test_nepisode=4",
-        "save_replay=true",
-        f"eval_path={tmp_path / 'eval.json'}",
-    )
-    assert_one_error_line(result, "replays need the real game")
+    args = (f"ckpt_path={ckpt}", "test_nepisode=4", "save_replay=true", f"eval_path={tmp_path / 'eval.json'}")
+    with pytest.raises(SystemExit) as exit_info:
+        main_in_process(liir.evaluate, *args)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("liir: error:") and "replays need the real game" in lines[0]
     assert not (tmp_path / "eval.json").exists()
 
 

@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 from tests.fitting import fit
-from tests.test_entrypoints import read_csv, train
+from tests.runs import read_csv, train_in_process
 
 from liir.algos.controller import epsilon_greedy
 from liir.algos.value_based import QLearner
@@ -212,8 +212,7 @@ def load_ckpt(run_dir: Path) -> dict:
 
 @pytest.mark.parametrize("algo", ["qmix"])  # IQL and VDN: the in-process update test and the replay resume below
 def test_short_pursuit_run_and_resume(tmp_path, algo):
-    first = train(tmp_path / "first", f"algo={algo}", *SMALL_REPLAY)
-    assert first.returncode == 0, first.stderr[-3000:]
+    train_in_process(tmp_path / "first", f"algo={algo}", *SMALL_REPLAY)
     ckpt = load_ckpt(tmp_path / "first")
     assert ckpt["liir_module"]["t_env"] >= 320 and ckpt["liir_module"]["extra"]["last_target_update_episode"] > 0
     assert any(k.startswith("target_controller.") for k in ckpt["state_dict"])
@@ -223,21 +222,19 @@ def test_short_pursuit_run_and_resume(tmp_path, algo):
     assert {"loss", "td_error_abs", "q_taken_mean", "target_mean", "grad_norm", "epsilon"} <= set(rows[0])
 
     ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    resumed = train(tmp_path / "resumed", f"algo={algo}", *SMALL_REPLAY, "t_max=480", f"ckpt_path={ckpt_path}")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    train_in_process(tmp_path / "resumed", f"algo={algo}", *SMALL_REPLAY, "t_max=480", f"ckpt_path={ckpt_path}")
     steps = [float(r["env_steps"]) for r in read_csv(tmp_path / "resumed" / "metrics.csv")]
     assert min(steps) > 320 and max(steps) >= 480
 
 
 def test_resume_with_the_saved_replay_buffer_continues_exactly(tmp_path):
     run = ["algo=vdn", *SMALL_REPLAY, "algo.datamodule.save_replay_buffer=true"]
-    assert train(tmp_path / "straight", *run, "t_max=400").returncode == 0
-    assert train(tmp_path / "first", *run, "t_max=160").returncode == 0
+    train_in_process(tmp_path / "straight", *run, "t_max=400")
+    train_in_process(tmp_path / "first", *run, "t_max=160")
     saved = load_ckpt(tmp_path / "first")["OffPolicyDataModule"]["replay_buffer"]
     assert saved["size"] == 16 and saved["episodes"]["obs"].shape == (16, 11, 2, 2)
     ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    resumed = train(tmp_path / "resumed", *run, "t_max=400", f"ckpt_path={ckpt_path}")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    train_in_process(tmp_path / "resumed", *run, "t_max=400", f"ckpt_path={ckpt_path}")
     straight, again = load_ckpt(tmp_path / "straight"), load_ckpt(tmp_path / "resumed")
     assert again["liir_module"]["t_env"] == straight["liir_module"]["t_env"] == 400
     assert all(torch.equal(straight["state_dict"][k], again["state_dict"][k]) for k in straight["state_dict"])
@@ -258,14 +255,12 @@ def test_tiny_smac_run_resumes_with_its_replay_buffer(tmp_path):
         "save_model_interval=200",
         "test_nepisode=2",
     ]
-    first = train(tmp_path / "first", *smac, "t_max=200")
-    assert first.returncode == 0, first.stderr[-3000:]
+    train_in_process(tmp_path / "first", *smac, "t_max=200")
     before = load_ckpt(tmp_path / "first")
     saved = before["OffPolicyDataModule"]["replay_buffer"]
     assert saved["size"] == before["liir_module"]["episodes"] and saved["episodes"]["obs"].shape[1:] == (61, 3, 30)
     ckpt_path = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    resumed = train(tmp_path / "resumed", *smac, "t_max=400", f"ckpt_path={ckpt_path}")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    train_in_process(tmp_path / "resumed", *smac, "t_max=400", f"ckpt_path={ckpt_path}")
     after = load_ckpt(tmp_path / "resumed")
     new_episodes = after["liir_module"]["episodes"] - before["liir_module"]["episodes"]
     assert after["OffPolicyDataModule"]["replay_buffer"]["size"] == min(16, saved["size"] + new_episodes)

@@ -17,6 +17,7 @@ from sc2_faults import all_gone, recorded_pids
 
 from liir.data.runner import EpisodeRunner
 from liir.envs.smac import make_smac_env
+from liir.envs.smac.sc2 import pool as pool_module
 from liir.envs.smac.sc2.pool import Sc2EnvPool, Sc2WorkerError, worker_seed
 from liir.envs.smac.sim import SmacSim
 
@@ -151,7 +152,8 @@ def test_repeated_failures_stop_the_run(tmp_path):
     assert all_gone(recorded_pids(tmp_path))
 
 
-def test_ctrl_c_during_a_hung_step_then_close_leaves_no_process(pool, fault_dir):
+def test_ctrl_c_during_a_hung_step_then_close_leaves_no_process(pool, fault_dir, monkeypatch):
+    monkeypatch.setattr(pool_module, "CLOSE_GRACE_S", 1.0)  # the hung worker never answers "close": kill sooner
     out = pool.reset()
     (fault_dir / "hang").touch()
     pool.options = pool.options.__class__(**{**OPTIONS, "step_timeout": 60.0})  # hang until interrupted
