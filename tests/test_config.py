@@ -8,7 +8,6 @@ from enum import Enum
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import OmegaConf
@@ -25,13 +24,9 @@ from liir.callbacks import (
 from liir.cli import CONF_DIR, describe_composition_error
 from liir.config import Backend, ConfigError, SmacEnvConfig, plain, validate
 from liir.train import make_callbacks, record_runtime_facts
+from tests.configs import compose_cfg
 
 ALGOS = sorted(p.stem for p in (Path(CONF_DIR) / "algo").glob("*.yaml"))
-
-
-def compose_cfg(*overrides: str, config_name: str = "config"):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides))
 
 
 def config_error(*overrides: str, config_name: str = "config") -> str:

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 import liir.evaluate
 from liir.build import make_env, resolve_device
 from liir.checkpointing import CheckpointError
-from liir.cli import CONF_DIR, unwrap
+from liir.cli import unwrap
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.train import check_resume
+from tests.configs import compose_cfg
 from tests.runs import (
     SHORT_RUN,
     TRAINED_ALGOS,
@@ -147,24 +148,16 @@ def test_bad_value_on_the_command_line_is_one_error_line(tmp_path, overrides, me
     assert not (tmp_path / "bad" / "checkpoints").exists()
 
 
-def test_a_bad_choice_in_a_grid_stops_it_before_any_job_starts(tmp_path):
+def numbered_grid(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """A short ``--multirun`` whose jobs write to ``<tmp_path>/sweep/<job number>``; its result and sweep folder."""
     sweep = tmp_path / "sweep"
-    result = run_module(
-        "liir.train",
-        tmp_path,
-        "--multirun",
-        f"hydra.sweep.dir={sweep}",
-        *SHORT_RUN,
-        "algo=liir",
-        "algo.meta_grad=exact,second_order",
-    )
+    return run_module("liir.train", tmp_path, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, *overrides), sweep
+
+
+def test_a_bad_choice_in_a_grid_stops_it_before_any_job_starts(tmp_path):
+    result, sweep = numbered_grid(tmp_path, "algo=liir", "algo.meta_grad=exact,second_order")
     assert_one_error_line(result, "algo.meta_grad='second_order' is not allowed; use one of exact, reference, frozen")
     assert not list(sweep.glob("[0-9]*"))
-
-
-def compose_run(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 def digest(path: Path) -> str:
@@ -173,20 +166,20 @@ def digest(path: Path) -> str:
 
 def test_missing_corrupt_or_foreign_checkpoint_is_refused_and_left_untouched(trained, tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint not found: '/nonexistent/last.ckpt'"):
-        check_resume(compose_run("ckpt_path=/nonexistent/last.ckpt"))
+        check_resume(compose_cfg("ckpt_path=/nonexistent/last.ckpt"))
     ckpt = trained["iac"] / "checkpoints" / "last.ckpt"
     before = digest(ckpt)
     with pytest.raises(CheckpointError, match="was trained with algo=iac, not algo=central_v"):
-        check_resume(compose_run("algo=central_v", f"ckpt_path={ckpt}"))
+        check_resume(compose_cfg("algo=central_v", f"ckpt_path={ckpt}"))
     assert digest(ckpt) == before
     corrupt = tmp_path / "corrupt.ckpt"
     corrupt.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="is unreadable"):
-        check_resume(compose_run(f"ckpt_path={corrupt}"))
+        check_resume(compose_cfg(f"ckpt_path={corrupt}"))
 
 
 def test_real_game_without_its_install_is_a_clear_error():
-    cfg = compose_run("env=smac_3m", "env.backend=sc2")
+    cfg = compose_cfg("env=smac_3m", "env.backend=sc2")
     with pytest.raises(Exception) as info:
         make_env(cfg, 1, resolve_device("cpu"), seed=0)
     error = unwrap(info.value)
@@ -194,18 +187,7 @@ def test_real_game_without_its_install_is_a_clear_error():
 
 
 def test_a_failing_grid_job_does_not_stop_the_others(tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run_module(
-        "liir.train",
-        tmp_path,
-        "--multirun",
-        f"hydra.sweep.dir={sweep}",
-        *SHORT_RUN,
-        "t_max=48",
-        "algo=iac",
-        "logger=csv",
-        "algo.lr=0,0.0005",
-    )
+    result, sweep = numbered_grid(tmp_path, "t_max=48", "algo=iac", "logger=csv", "algo.lr=0,0.0005")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "liir: error: algo.lr=0.0 is not allowed" in result.stderr
     assert "algo.lr=0.0 is not allowed" in (sweep / "0" / "error.txt").read_text()

@@ -1,19 +1,11 @@
 """Experiment presets compose with every algorithm and set the documented protocols (liir-reference §3, §8)."""
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 
 from liir.config import validate
+from tests.configs import compose_cfg
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 ALGOS = ("liir", "coma", "central_v", "iac", "qmix", "vdn", "iql")
-
-
-def compose_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 @pytest.mark.parametrize("algo", ALGOS)

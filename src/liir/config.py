@@ -35,48 +35,19 @@ class Choice(str, Enum):
     __str__ = str.__str__
 
 
-class Device(Choice):
-    cpu = "cpu"
-    cuda = "cuda"
-    auto = "auto"
+def choice(name: str, *values: str) -> type[Choice]:
+    """A ``Choice`` Enum whose members are ``values``."""
+    return Choice(name, [(value, value) for value in values])
 
 
-class Backend(Choice):
-    auto = "auto"
-    sim = "sim"
-    sc2 = "sc2"
-
-
-class PursuitTarget(Choice):
-    fixed = "fixed"
-    random = "random"
-
-
-class CriticTrainMode(Choice):
-    seq = "seq"
-    batch = "batch"
-
-
-class MetaGrad(Choice):
-    exact = "exact"
-    reference = "reference"
-    frozen = "frozen"
-
-
-class AdvantageNormalisation(Choice):
-    masked = "masked"
-    padded = "padded"
-    none = "none"
-
-
-class NormalisationGradient(Choice):
-    constant = "constant"
-    differentiable = "differentiable"
-
-
-class ExtrinsicCritic(Choice):
-    state = "state"
-    joint_action = "joint_action"
+Device = choice("Device", "cpu", "cuda", "auto")
+Backend = choice("Backend", "auto", "sim", "sc2")
+PursuitTarget = choice("PursuitTarget", "fixed", "random")
+CriticTrainMode = choice("CriticTrainMode", "seq", "batch")
+MetaGrad = choice("MetaGrad", "exact", "reference", "frozen")
+AdvantageNormalisation = choice("AdvantageNormalisation", "masked", "padded", "none")
+NormalisationGradient = choice("NormalisationGradient", "constant", "differentiable")
+ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
 
 
 def require_positive(prefix: str, obj: object, *names: str) -> None:

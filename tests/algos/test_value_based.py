@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
+from tests.configs import compose_cfg
 from tests.fitting import fit
 from tests.runs import read_csv, train_in_process
 
@@ -21,7 +21,6 @@ from liir.data.runner import EpisodeRunner
 from liir.nn.mixers import QMixer, VDNMixer
 from liir.ops import greedy_next_values
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 MIXERS = {
     "iql": None,
     "vdn": functools.partial(VDNMixer),
@@ -46,11 +45,6 @@ def q_hparams(**overrides) -> dict:
         obs_last_action=True,
     )
     return {**hp, **overrides}
-
-
-def compose_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 # --- action selection and ε ---
