@@ -13,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -26,18 +27,45 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 WARMUP_STEPS = 2000
 
 
-def fit(cfg, env, t_max: int) -> tuple[float, int, int]:
-    """Train a fresh module for ``t_max`` env steps; return seconds, env steps and updates (training steps).
+class SplitTimer:
+    """Seconds spent in chosen methods, patched on the instances so the package itself stays untouched."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, obj: object, method: str, key: str) -> None:
+        inner = getattr(obj, method)
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[key] += time.perf_counter() - start
+
+        object.__setattr__(obj, method, timed)
+
+
+def fit(cfg, env, t_max: int) -> tuple[float, int, int, dict[str, float]]:
+    """Train a fresh module for ``t_max`` env steps; return seconds, env steps, updates (training steps) and the
+    seconds spent collecting rollouts, in the learner and (LIIR) in its η step.
 
     The env is shared between the warm-up and the measured run, so a compiled simulator compiles only once.
     """
     device = resolve_device(cfg.device)
     pl.seed_everything(cfg.seed, verbose=False)
     module = make_module(cfg, env)
+    datamodule = make_datamodule(cfg, env, module.policy)
+    split = SplitTimer()
+    split.wrap(datamodule.runner, "run", "rollout")
+    split.wrap(module, "learn", "learner")
+    if hasattr(module, "eta_step"):
+        split.wrap(module, "eta_step", "eta_step")
     trainer = make_trainer(cfg, device, [StopAtTMax(t_max)], logger=False)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy))
-    return time.perf_counter() - start, module.t_env, trainer.fit_loop.epoch_loop.batch_progress.total.completed
+    trainer.fit(module, datamodule=datamodule)
+    updates = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+    return time.perf_counter() - start, module.t_env, updates, dict(split.seconds)
 
 
 def main(overrides: list[str]) -> dict:
@@ -48,17 +76,19 @@ def main(overrides: list[str]) -> dict:
     fit(cfg, env, min(WARMUP_STEPS, cfg.t_max))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    seconds, steps, updates = fit(cfg, env, cfg.t_max)
+    seconds, steps, updates, split = fit(cfg, env, cfg.t_max)
     result = {
         "bench": "train_speed",
         "env": cfg.env.name,
         "algo": cfg.algo.name,
         "device": cfg.device,
+        "precision": str(cfg.trainer.precision),
         "batch_size_run": cfg.batch_size_run,
         "env_steps": steps,
         "seconds": round(seconds, 3),
         "env_steps_per_sec": round(steps / seconds, 1),
         "updates_per_sec": round(updates / seconds, 2),
+        **{f"{key}_s_per_update": round(value / max(updates, 1), 4) for key, value in split.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if torch.cuda.is_available():
