@@ -105,7 +105,9 @@ def test_flag_sizes_3m(flags: dict, obs: int, state: int) -> None:
 
 @pytest.mark.parametrize("name", sorted(MAX_REWARD))
 def test_max_reward(name: str) -> None:
-    assert StarCraft2Env(map_name=name).max_reward == MAX_REWARD[name]
+    env = StarCraft2Env(map_name=name)
+    env.reset()  # SMAC adds the enemies' health and shields at the first reset
+    assert env.max_reward == MAX_REWARD[name]
 
 
 @pytest.mark.parametrize("name", sorted(SMAC_TABLE))
@@ -156,7 +158,9 @@ def test_hydra_config_instantiates(name: str) -> None:
     )
     assert env.info.batch_size == 3 and env.info.episode_limit == limit
     assert env.info.metadata["backend"] == "sim"
-    assert math.isclose(env.info.metadata["max_reward"], StarCraft2Env(map_name=name).max_reward)
+    single = StarCraft2Env(map_name=name)
+    single.reset()
+    assert math.isclose(env.info.metadata["max_reward"], single.max_reward)
 
 
 def test_every_map_has_a_config() -> None:

@@ -255,6 +255,10 @@ _RL_OVERRIDES: dict[str, dict[str, float]] = {
     "hydralisk": {"health": 80.0},
 }
 
+# The map files' ``*_RL`` unit types get ids above the stock range, consecutive in the alphabetical order of the
+# RL units each map defines; the real values depend on the game version (smac-interface.md §13), this is ours.
+RL_TYPE_BASE = 1970
+
 # SMAC orders allies by their custom unit-type id, which follows the alphabetical order of the RL names.
 ALLY_TYPE_RANK = {name: rank for rank, name in enumerate(sorted(UNIT_TYPES))}
 

@@ -1,6 +1,8 @@
-"""The built-in SMAC simulator: the batched core (``SmacSim``) and SMAC's single-env face (``StarCraft2Env``)."""
+"""The built-in SMAC simulator: the batched core (``SmacSim``), SMAC's single-env face (``StarCraft2Env``) and its
+base class (``MultiAgentEnv``)."""
 
 from liir.envs.smac.sim.core import SmacSim
-from liir.envs.smac.sim.single import StarCraft2Env
+from liir.envs.smac.sim.multiagentenv import MultiAgentEnv
+from liir.envs.smac.sim.single import NeedsResetError, StarCraft2Env
 
-__all__ = ["SmacSim", "StarCraft2Env"]
+__all__ = ["MultiAgentEnv", "NeedsResetError", "SmacSim", "StarCraft2Env"]

@@ -183,11 +183,11 @@ class SmacSim(BatchedEnv):
     # -- stepping -------------------------------------------------------------------------------------
     def step(self, actions: torch.Tensor) -> EnvOutput:
         old = self.state
-        actions = actions.to(self.device, torch.long)
+        actions = submitted = actions.to(self.device, torch.long)
         heuristic_target = old.heuristic_target
         if self.cfg.heuristic_ai:
             actions, heuristic_target = heuristic_actions(old, self.roster, self.avail, self.cfg.heuristic_rest)
-        new, out, terminated, features, illegal = self._step(old, actions, heuristic_target, self.avail)
+        new, out, terminated, features, illegal = self._step(old, actions, submitted, heuristic_target, self.avail)
         if not self.cfg.heuristic_ai and bool(illegal):  # nothing is committed yet: name env, agent and action
             check_actions_available(actions, self.avail, ~old.done)
         self.last_actions = actions
@@ -196,22 +196,30 @@ class SmacSim(BatchedEnv):
         return self._output(features, out.reward, terminated, out.timeout, out.won)
 
     def _step_impl(
-        self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor, avail: torch.Tensor
+        self,
+        old: SimState,
+        actions: torch.Tensor,
+        submitted: torch.Tensor,
+        heuristic_target: torch.Tensor,
+        avail: torch.Tensor,
     ) -> tuple[SimState, Outcome, torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
         """``_transition``, the new state's features and whether a running copy chose an unavailable action,
         as one function for the compiler."""
-        st, out, terminated = self._transition(old, actions, heuristic_target)
+        st, out, terminated = self._transition(old, actions, submitted, heuristic_target)
         illegal = unavailable_choices(actions, avail, ~old.done).any()
         return st, out, terminated, self._features_impl(st), illegal
 
     def _transition(
-        self, old: SimState, actions: torch.Tensor, heuristic_target: torch.Tensor
+        self, old: SimState, actions: torch.Tensor, submitted: torch.Tensor, heuristic_target: torch.Tensor
     ) -> tuple[SimState, Outcome, torch.Tensor]:
-        """One env step of every running copy: (new state, outcome masked to running copies, terminated)."""
+        """One env step of every running copy: (new state, outcome masked to running copies, terminated).
+
+        ``actions`` are carried out; ``submitted`` are the agents' own (they differ under ``heuristic_ai``) and
+        become ``last_action``, as SMAC records them before the heuristic overrides them."""
         active = ~old.done
         st = self._run_loops(old, self._issue(Units.of(old), actions.t()))
         st.steps = old.steps + 1
-        st.last_action = torch.nn.functional.one_hot(actions, self.layout.n_actions).float()
+        st.last_action = torch.nn.functional.one_hot(submitted, self.layout.n_actions).float()
         st.heuristic_target = heuristic_target
         out = self.scorer(old.health, old.shield, st.health, st.shield, st.steps)
         st.done = out.battle_over | out.timeout

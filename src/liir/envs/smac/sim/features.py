@@ -41,7 +41,8 @@ class Features:
         m = float(cfg.move_amount)
         half = m / 2
         # can_move probes (N, S, E, W) one half move away, and the 8 pathing / 9 height sample offsets
-        probe = torch.tensor([[0, half], [0, -half], [half, 0], [-half, 0]], device=dev)
+        # float64, as SMAC's Python floats: a unit clamped at x = 2e-10 may move west (int(-0.99...) = 0)
+        probe = torch.tensor([[0, half], [0, -half], [half, 0], [-half, 0]], dtype=torch.float64, device=dev)
         samples = torch.tensor(
             [[0, 2 * m], [0, -2 * m], [2 * m, 0], [-2 * m, 0], [m, m], [-m, -m], [m, -m], [-m, m], [0, 0]], device=dev
         )
@@ -84,7 +85,8 @@ class Features:
         n, e = self.lay.n_agents, self.lay.n_enemies
         x, y, health = st.pos[..., 0].t(), st.pos[..., 1].t(), st.health.t()  # (U, B)
         alive = health[:n] > 0
-        flat, inside = self._cells(x[:n].unsqueeze(1) + self.probe_x, y[:n].unsqueeze(1) + self.probe_y)
+        px, py = x[:n].double().unsqueeze(1) + self.probe_x, y[:n].double().unsqueeze(1) + self.probe_y
+        flat, inside = self._cells(px, py)
         can_move = (inside & (self.pathable[flat] > 0)).float()  # (N, 4, B)
         d_en = _norm(x[n:].unsqueeze(0) - x[:n].unsqueeze(1), y[n:].unsqueeze(0) - y[:n].unsqueeze(1))  # (N, M, B)
         attack = ((health[n:] > 0).unsqueeze(0) & (d_en <= SHOOT_RANGE)).float()
@@ -138,8 +140,8 @@ class Features:
 
         own = self._vitals(st, 0, n, bool(lay.shield_ally)) if cfg.own_health else []
         own = [v.unsqueeze(1) for v in own] + [self.types[:n].expand(n, utb, b)]
-        if cfg.obs_timestep_number:
-            own.append(torch.zeros_like(own[0][:, :1]))  # SMAC allocates this slot but never writes it
+        if cfg.obs_timestep_number:  # SMAC allocates this slot but never writes it (own[0] may be 0 wide)
+            own.append(torch.zeros_like(x[:n]).unsqueeze(1))
         blocks.append(torch.cat(own, 1))
         out = torch.cat(blocks, 1) * me_alive.unsqueeze(1)
         if cfg.obs_timestep_number:
@@ -164,11 +166,16 @@ class Features:
 
     def _state(self, st: SimState, obs: torch.Tensor) -> torch.Tensor:
         """(B, state_len) float per smac-interface.md §8, from ``obs`` (N, obs_len, B)."""
+        if self.cfg.obs_instead_of_state:
+            return obs.permute(2, 0, 1).reshape(st.health.shape[0], -1)
+        return self.structured_state(st)
+
+    def structured_state(self, st: SimState) -> torch.Tensor:
+        """(B, state_size) SMAC's ally, enemy, last-action and timestep blocks, whatever ``obs_instead_of_state``
+        says (SMAC's ``get_state_dict`` ignores it)."""
         lay, cfg = self.lay, self.cfg
         n, e, utb = lay.n_agents, lay.n_enemies, lay.utb
         b = st.health.shape[0]
-        if cfg.obs_instead_of_state:
-            return obs.permute(2, 0, 1).reshape(b, -1)
         alive = (st.health.t() > 0).unsqueeze(1)  # (U, 1, B)
         x, y = (st.pos[..., 0].t() - MAP_CENTRE) / MAX_DISTANCE, (st.pos[..., 1].t() - MAP_CENTRE) / MAX_DISTANCE
         cd = torch.where(

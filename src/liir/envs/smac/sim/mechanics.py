@@ -12,7 +12,7 @@ import torch
 
 from liir.envs.smac.sim.pathing import FlowField
 from liir.envs.smac.sim.roster import Roster
-from liir.envs.smac.sim.state import Order, Units
+from liir.envs.smac.sim.state import Order, Units, ordered_sum
 from liir.envs.smac.terrain import MAP_SIZE
 from liir.envs.smac.units import HEAL_PER_ENERGY, SHIELD_REGEN, SHIELD_REGEN_DELAY, Splash
 
@@ -267,7 +267,7 @@ class Mechanics:
         overlap = (self.rsum - d).clamp(min=0)
         pair = self.colliding & alive.unsqueeze(0) & alive.unsqueeze(1)
         w = 0.5 * overlap * pair / d
-        return x - (w * (dx + self.nudge)).sum(1), y - (w * dy).sum(1)
+        return x - ordered_sum(w * (dx + self.nudge), 1), y - ordered_sum(w * dy, 1)
 
     def _terrain(
         self, ox: torch.Tensor, oy: torch.Tensor, x: torch.Tensor, y: torch.Tensor

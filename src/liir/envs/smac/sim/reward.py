@@ -8,6 +8,7 @@ import torch
 
 from liir.envs.smac.sim.config import SmacConfig
 from liir.envs.smac.sim.roster import Roster
+from liir.envs.smac.sim.state import ordered_sum
 
 
 @dataclass
@@ -37,6 +38,26 @@ class Scorer:
         self.ally_medivac = roster.ally_medivac
         self.enemy_medivac = roster.healer[n:]
 
+    def battle(
+        self, prev_health: torch.Tensor, prev_shield: torch.Tensor, health: torch.Tensor, shield: torch.Tensor
+    ) -> torch.Tensor:
+        """SMAC's ``reward_battle``: the dense reward of the step from ``prev_*`` to the current vitals ((B, U)
+        each), before the win/defeat bonus and scaling; 0 with ``reward_sparse``."""
+        cfg, n = self.cfg, self.r.n_agents
+        if cfg.reward_sparse:
+            return torch.zeros_like(health[:, 0])
+        was_alive = prev_health > 0
+        died = was_alive & (health <= 0)
+        prev = prev_health + prev_shield
+        lost_hp = torch.where(died, prev, prev - health - shield) * was_alive
+        neg = cfg.reward_negative_scale
+        delta_enemy = ordered_sum(lost_hp[:, n:], 1)
+        delta_deaths = cfg.reward_death_value * died[:, n:].sum(1).float()
+        if cfg.reward_only_positive:
+            return (delta_enemy + delta_deaths).abs()
+        delta_deaths = delta_deaths - cfg.reward_death_value * neg * died[:, :n].sum(1).float()
+        return delta_enemy + delta_deaths - neg * ordered_sum(lost_hp[:, :n], 1)
+
     def __call__(
         self,
         prev_health: torch.Tensor,
@@ -47,22 +68,7 @@ class Scorer:
     ) -> Outcome:
         """Reward of the step that took vitals from ``prev_*`` to the current ones, (B, U) each."""
         cfg, n = self.cfg, self.r.n_agents
-        was_alive = prev_health > 0
         alive = health > 0
-        died = was_alive & ~alive
-        prev = prev_health + prev_shield
-        lost_hp = torch.where(died, prev, prev - health - shield) * was_alive
-        neg = cfg.reward_negative_scale
-        delta_enemy = lost_hp[:, n:].sum(1)
-        deaths_enemy = died[:, n:].sum(1).float()
-        deaths_ally = died[:, :n].sum(1).float()
-        delta_deaths = cfg.reward_death_value * deaths_enemy
-        if cfg.reward_only_positive:
-            reward = (delta_enemy + delta_deaths).abs()
-        else:
-            delta_deaths = delta_deaths - cfg.reward_death_value * neg * deaths_ally
-            reward = delta_enemy + delta_deaths - neg * lost_hp[:, :n].sum(1)
-
         n_ally, n_enemy = alive[:, :n].sum(1), alive[:, n:].sum(1)
         lost = (n_ally == 0) & (n_enemy > 0)
         won = (n_ally > 0) & (n_enemy == 0)
@@ -74,7 +80,8 @@ class Scorer:
         if cfg.reward_sparse:
             reward = won.float() - lost.float()
         else:
-            reward = reward + cfg.reward_win * won + cfg.reward_defeat * lost
+            battle = self.battle(prev_health, prev_shield, health, shield)
+            reward = battle + cfg.reward_win * won + cfg.reward_defeat * lost
         reward = reward / self.scale
         timeout = ~(won | lost | draw) & (steps >= self.limit)
         return Outcome(reward, won, lost, draw, timeout)

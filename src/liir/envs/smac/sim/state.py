@@ -11,6 +11,12 @@ from liir.envs.smac.sim.roster import Roster
 UNIT_FIELDS = ("pos", "health", "shield", "cooldown", "energy", "since_damage", "order", "target", "goal")
 
 
+def ordered_sum(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sum over ``dim`` in index order whatever the memory layout: ``sum`` picks its summation order by layout
+    (a batch of 1 makes the unit axis contiguous), so a copy's round-off would depend on the batch size."""
+    return t.cumsum(dim).select(dim, -1)
+
+
 def batch_last(t: torch.Tensor) -> torch.Tensor:
     """``t`` (B, ...) with the same indexing, its memory reordered so that the batch index moves fastest."""
     rev = tuple(reversed(range(t.dim())))
