@@ -16,4 +16,6 @@ def load(name: str):
 def test_train_speed_reports_one_result():
     result = load("train_speed").main(["env=pursuit1d", "algo=central_v", "t_max=160", "batch_size_run=4"])
     assert result["env_steps"] >= 160 and result["env_steps_per_sec"] > 0 and result["peak_rss_mb"] > 0
-    assert 0 < result["learner_s_per_update"] and 0 < result["rollout_s_per_update"] and result["precision"] == "32-true"
+    assert (
+        0 < result["learner_s_per_update"] and 0 < result["rollout_s_per_update"] and result["precision"] == "32-true"
+    )
