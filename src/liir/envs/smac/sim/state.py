@@ -13,8 +13,15 @@ UNIT_FIELDS = ("pos", "health", "shield", "cooldown", "energy", "since_damage", 
 
 def ordered_sum(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sum over ``dim`` in index order whatever the memory layout: ``sum`` picks its summation order by layout
-    (a batch of 1 makes the unit axis contiguous), so a copy's round-off would depend on the batch size."""
-    return t.cumsum(dim).select(dim, -1)
+    (a batch of 1 makes the unit axis contiguous), so a copy's round-off would depend on the batch size.
+
+    Added slice by slice rather than by ``cumsum``: compiled, the chain fuses into one pointwise kernel, while
+    a scan made the compiled 2s3z step 30% slower at batch 1024."""
+    parts = t.unbind(dim)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 def batch_last(t: torch.Tensor) -> torch.Tensor:
