@@ -18,9 +18,10 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
 from liir import cli
+from liir.algos.base import NonFiniteLossError
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
-from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
+from liir.checkpointing import CheckpointError, atomic_write, non_finite, read_checkpoint
 from liir.config import ConfigError, validate
 from liir.data.runner import EpisodeRunner, summarise
 from liir.envs.smac import save_replays
@@ -44,6 +45,9 @@ def evaluate(
     saves StarCraft II replays of the episodes (their paths are listed in the result).
     """
     checkpoint = read_checkpoint(ckpt_path)
+    bad = non_finite(checkpoint["state_dict"])
+    if bad:
+        raise CheckpointError(f"checkpoint {str(ckpt_path)!r} holds NaN or inf weights ({', '.join(bad[:3])})")
     run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])  # plain values, as every liir version stored them
     n_episodes = test_nepisode or run_cfg.test_nepisode
     seed = run_cfg.seed if seed is None else seed
@@ -88,7 +92,7 @@ def run_job(cfg: DictConfig) -> None:
         result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed, cfg.save_replay)
     except Exception as exc:
         error = cli.unwrap(exc)
-        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError):
+        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError | NonFiniteLossError):
             raise
         cli.fail(str(error))
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))

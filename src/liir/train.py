@@ -120,6 +120,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     try:
         trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy), ckpt_path=cfg.ckpt_path)
+    except NonFiniteLossError as exc:
+        raise NonFiniteLossError(f"{exc}; {last_finite_checkpoint(cfg, callbacks)}") from exc
     finally:
         test_env.close()
         if wandb.run is not None:
@@ -127,6 +129,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     latest = callbacks["greedy_test"].latest if "greedy_test" in callbacks else {}
     log.info("finished at t_env=%d; last test: %s", module.t_env, latest)
     return latest
+
+
+def last_finite_checkpoint(cfg: DictConfig, callbacks: dict[str, Callback]) -> str:
+    """Where to resume from after a NaN stop: every checkpoint written is finite (``AtomicCheckpointIO``)."""
+    saved = callbacks["checkpoint"].last_path if "checkpoint" in callbacks else None
+    path = saved or cfg.ckpt_path
+    return f"the last finite checkpoint is {str(path)!r}" if path else "no checkpoint was written"
 
 
 CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError)

@@ -1,0 +1,69 @@
+"""Issue 13, "nothing lost, ever": NaN never reaches weights or checkpoints, resumed runs keep their history, and
+a bad input or a signal ends a run with its work saved and one clear line."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+import liir.evaluate
+from liir.algos.base import NonFiniteLossError
+from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite
+from liir.intrinsic_analysis import auc_good_vs_bad
+from tests.runs import main_in_process, train_in_process
+
+
+class InfiniteGradientsFrom(Callback):
+    """Makes every critic gradient infinite (the loss stays finite) once ``t_env`` reaches ``t_env``."""
+
+    def __init__(self, t_env: int) -> None:
+        self.t_env = t_env
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        first = next(pl_module.critic.parameters())
+        first.register_hook(lambda grad: grad * float("inf") if pl_module.t_env >= self.t_env else grad)
+
+
+def error_line(err: str) -> str:
+    """The ``liir: error:`` line of a run's stderr (the progress bar may share its line)."""
+    (line,) = [line for line in err.splitlines() if "liir: error: " in line]
+    return line[line.index("liir: error: ") :]
+
+
+def test_an_infinite_gradient_stops_the_run_before_the_update_naming_the_last_finite_checkpoint(tmp_path, capsys):
+    run_dir = tmp_path / "inf"
+    poison = f"+callbacks.poison={{_target_:{__name__}.InfiniteGradientsFrom,t_env:160}}"
+    with pytest.raises(SystemExit) as exit_info:
+        train_in_process(run_dir, "algo=liir", "logger=csv", "save_model_interval=80", poison)
+    assert exit_info.value.code == 2
+    error = error_line(capsys.readouterr().err)
+    assert re.search(r"critic gradient norm is (nan|inf) at t_env=1[6-9]\d", error), error
+    saved = sorted((run_dir / "checkpoints").glob("t_env_*.ckpt"))
+    latest = max(saved, key=lambda path: int(path.stem.removeprefix("t_env_")))
+    assert error.endswith(f"the last finite checkpoint is '{latest}'")
+    for path in saved:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        assert non_finite({key: checkpoint[key] for key in WEIGHT_KEYS}) == [], path
+
+
+def test_no_checkpoint_with_non_finite_weights_is_written_or_evaluated(tmp_path, trained, capsys):
+    checkpoint = torch.load(trained["liir"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    name = next(key for key in checkpoint["state_dict"] if key.endswith("weight"))
+    checkpoint["state_dict"][name] = torch.full_like(checkpoint["state_dict"][name], float("nan"))
+    with pytest.raises(NonFiniteLossError, match=f"non-finite values in state_dict.{name}"):
+        AtomicCheckpointIO().save_checkpoint(checkpoint, tmp_path / "nan.ckpt")
+    assert not list(tmp_path.iterdir())
+    torch.save(checkpoint, tmp_path / "nan.ckpt")
+    with pytest.raises(SystemExit) as exit_info:
+        main_in_process(liir.evaluate, f"ckpt_path={tmp_path / 'nan.ckpt'}", f"eval_path={tmp_path / 'eval.json'}")
+    assert exit_info.value.code == 2
+    assert f"holds NaN or inf weights ({name}" in capsys.readouterr().err
+    assert not (tmp_path / "eval.json").exists()
+
+
+def test_no_auc_is_computed_from_nan():
+    with pytest.raises(NonFiniteLossError, match="no AUC"):
+        auc_good_vs_bad(torch.tensor([float("nan"), 1.0]), torch.tensor([0.0]))
