@@ -13,7 +13,7 @@ import liir.evaluate
 from liir.algos.base import NonFiniteLossError
 from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite
 from liir.intrinsic_analysis import auc_good_vs_bad
-from tests.runs import main_in_process, train_in_process
+from tests.runs import main_in_process, read_csv, train_in_process
 
 
 class InfiniteGradientsFrom(Callback):
@@ -67,3 +67,23 @@ def test_no_checkpoint_with_non_finite_weights_is_written_or_evaluated(tmp_path,
 def test_no_auc_is_computed_from_nan():
     with pytest.raises(NonFiniteLossError, match="no AUC"):
         auc_good_vs_bad(torch.tensor([float("nan"), 1.0]), torch.tensor([0.0]))
+
+
+def logged_steps(rows: list[dict[str, str]], column: str) -> list[int]:
+    return [int(row["step"]) for row in rows if row[column]]
+
+
+def test_a_resumed_run_appends_to_metrics_csv_keeping_history_without_duplicates(tmp_path):
+    """As after a kill at t_env 480 whose last checkpoint is t_env_320: the rows after 320 are logged again."""
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=480")
+    before = read_csv(run_dir / "metrics.csv")
+    assert max(logged_steps(before, "return_mean")) == 480
+    train_in_process(
+        run_dir, "algo=iac", "logger=csv", "t_max=640", f"ckpt_path={run_dir / 'checkpoints' / 't_env_320.ckpt'}"
+    )
+    after = read_csv(run_dir / "metrics.csv")
+    assert [row for row in after if int(row["step"]) <= 320] == [row for row in before if int(row["step"]) <= 320]
+    for column in ("return_mean", "test_return_mean"):
+        steps = logged_steps(after, column)
+        assert steps == sorted(set(steps)) and steps[0] <= 40 and steps[-1] == 640, (column, steps)

@@ -45,10 +45,12 @@ log = logging.getLogger("liir")
 
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
-    """The run metadata of ``ckpt_path``, after checking it was trained on the same env and algo."""
+    """The run metadata of ``ckpt_path`` plus its ``t_env``, after checking it was trained on the same env and
+    algo."""
     if cfg.ckpt_path is None:
         return None
-    run = read_checkpoint(cfg.ckpt_path)["liir_run"]
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    run = {**checkpoint["liir_run"], "t_env": checkpoint["liir_module"]["t_env"]}
     for group in ("env", "algo"):
         saved = run["config"][group]["name"]
         if saved != cfg[group].name:
@@ -108,7 +110,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         device,
         output_dir,
     )
-    loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env))
+    resume_t_env = resumed["t_env"] if resumed else None
+    loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env), resume_t_env)
     callbacks = make_callbacks(cfg, test_env, output_dir, run_id)
     trainer = make_trainer(
         cfg,
