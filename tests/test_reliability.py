@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import Callback
 
 import liir.evaluate
 from liir.algos.base import NonFiniteLossError
-from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite
+from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite, read_checkpoint
 from liir.intrinsic_analysis import auc_good_vs_bad
 from tests.runs import main_in_process, read_csv, train_in_process
 
@@ -87,3 +87,27 @@ def test_a_resumed_run_appends_to_metrics_csv_keeping_history_without_duplicates
     for column in ("return_mean", "test_return_mean"):
         steps = logged_steps(after, column)
         assert steps == sorted(set(steps)) and steps[0] <= 40 and steps[-1] == 640, (column, steps)
+
+
+def test_a_fresh_run_into_a_folder_with_checkpoints_is_refused_unless_overwrite(tmp_path, capsys):
+    run_dir, checkpoints = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=200")
+    before = {path.name: path.read_bytes() for path in checkpoints.iterdir()}
+    with pytest.raises(SystemExit) as exit_info:
+        train_in_process(run_dir, "algo=iac", "logger=csv", "seed=2")
+    assert exit_info.value.code == 2
+    assert f"'{checkpoints}' already holds checkpoints of another run" in error_line(capsys.readouterr().err)
+    assert {path.name: path.read_bytes() for path in checkpoints.iterdir()} == before
+
+    (checkpoints / ".t_env_240.ckpt.tmp").write_bytes(b"half a checkpo")  # a kill during a save
+    train_in_process(run_dir, "algo=iac", "logger=csv", "seed=2", "t_max=120", "overwrite=true")
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["last.ckpt", "t_env_120.ckpt"]
+    assert read_checkpoint(checkpoints / "last.ckpt")["liir_run"]["config"]["seed"] == 2
+
+
+def test_stale_temporary_checkpoints_are_removed_at_start(tmp_path):
+    run_dir, checkpoints = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=40")
+    (checkpoints / ".t_env_60.ckpt.tmp").write_bytes(b"half a checkpo")
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=80", f"ckpt_path={checkpoints / 'last.ckpt'}")
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["last.ckpt", "t_env_40.ckpt", "t_env_80.ckpt"]

@@ -297,6 +297,7 @@ class RunConfig:
     save_model: bool = MISSING
     save_model_interval: int = MISSING
     ckpt_path: str | None = MISSING
+    overwrite: bool = MISSING
     env: EnvConfig = MISSING
     algo: AlgoConfig = MISSING
     logger: dict[str, Any] = MISSING

@@ -42,6 +42,7 @@ from liir.envs.smac.sim.core import SimCompileError
 from liir.loggers import build_loggers
 
 log = logging.getLogger("liir")
+CHECKPOINTS = "checkpoints"  # the run folder's checkpoint subfolder
 
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
@@ -61,6 +62,23 @@ def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
     return run
 
 
+def prepare_checkpoint_dir(cfg: DictConfig, checkpoint_dir: Path) -> None:
+    """Refuse to mix two runs' checkpoints in one folder: a fresh run into a folder holding checkpoints needs
+    ``overwrite=true`` (which deletes them). Temporary files of a save interrupted by a kill are removed."""
+    for tmp in checkpoint_dir.glob(".*.tmp"):
+        tmp.unlink()
+    existing = sorted(checkpoint_dir.glob("*.ckpt"))
+    if not existing or cfg.ckpt_path is not None:
+        return
+    if not cfg.overwrite:
+        raise ConfigError(
+            f"{str(checkpoint_dir)!r} already holds checkpoints of another run; resume it with "
+            f"ckpt_path={checkpoint_dir / 'last.ckpt'}, choose another hydra.run.dir, or delete them: overwrite=true"
+        )
+    for path in existing:
+        path.unlink()
+
+
 def record_runtime_facts(cfg: DictConfig, env: BatchedEnv) -> None:
     """Put what was resolved at run time (the backend that really runs, the game version) into the config,
     so the checkpoint, the W&B config and ``eval.json`` say which backend produced the numbers."""
@@ -74,7 +92,7 @@ def make_callbacks(cfg: DictConfig, test_env: BatchedEnv, output_dir: Path, run_
     runtime = {
         "greedy_test": {"runner": EpisodeRunner(test_env)},
         "run_metadata": {"config": plain(cfg), "wandb_run_id": run_id},
-        "checkpoint": {"dirpath": output_dir / "checkpoints"},
+        "checkpoint": {"dirpath": output_dir / CHECKPOINTS},
     }
     callbacks: dict[str, Callback] = {}
     for name, spec in cfg.callbacks.items():
@@ -94,6 +112,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resumed = check_resume(cfg)
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    prepare_checkpoint_dir(cfg, output_dir / CHECKPOINTS)
     device = resolve_device(cfg.device)
     set_torch_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
