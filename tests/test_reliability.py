@@ -3,17 +3,20 @@ a bad input or a signal ends a run with its work saved and one clear line."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
 import liir.evaluate
+import liir.train
 from liir.algos.base import NonFiniteLossError
 from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite, read_checkpoint
 from liir.intrinsic_analysis import auc_good_vs_bad
-from tests.runs import main_in_process, read_csv, train_in_process
+from tests.runs import SHORT_RUN, main_in_process, read_csv, train_in_process
 
 
 class InfiniteGradientsFrom(Callback):
@@ -111,3 +114,46 @@ def test_stale_temporary_checkpoints_are_removed_at_start(tmp_path):
     (checkpoints / ".t_env_60.ckpt.tmp").write_bytes(b"half a checkpo")
     train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=80", f"ckpt_path={checkpoints / 'last.ckpt'}")
     assert sorted(path.name for path in checkpoints.iterdir()) == ["last.ckpt", "t_env_40.ckpt", "t_env_80.ckpt"]
+
+
+class SigtermFrom(Callback):
+    """Sends this process SIGTERM (as a cluster's preemption does) after every update from ``t_env`` on."""
+
+    def __init__(self, t_env: int) -> None:
+        self.t_env = t_env
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if pl_module.t_env >= self.t_env:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+SIGTERM_AT_120 = f"+callbacks.sigterm={{_target_:{__name__}.SigtermFrom,t_env:120}}"
+
+
+def test_sigterm_saves_says_so_and_exits_non_zero(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=4000", SIGTERM_AT_120)
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    saved = run_dir / "checkpoints" / "t_env_120.ckpt"
+    assert error_line(capsys.readouterr().err) == f"liir: error: stopped by SIGTERM at t_env=120; resume from '{saved}'"
+    assert read_checkpoint(saved)["liir_module"]["t_env"] == 120
+
+
+def test_sigterm_stops_a_grid(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    with pytest.raises(SystemExit) as exit_info:
+        main_in_process(
+            liir.train,
+            "--multirun",
+            f"hydra.sweep.dir={sweep}",
+            *SHORT_RUN,
+            "algo=iac",
+            "logger=csv",
+            "t_max=4000",
+            "seed=1,2",
+            SIGTERM_AT_120,
+        )
+    assert exit_info.value.code == 128 + signal.SIGTERM
+    assert error_line(capsys.readouterr().err).endswith("the grid stops here, its later jobs were not run")
+    assert (sweep / "0" / "checkpoints" / "t_env_120.ckpt").is_file() and not (sweep / "1").exists()

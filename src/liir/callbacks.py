@@ -6,6 +6,7 @@ environment steps, ``pl_module.t_env``, and every metric is written with ``env_s
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks.progress import ProgressBar
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm.auto import tqdm
 
 from liir.algos.base import MARLModule, StepOutputs
 from liir.checkpointing import atomic_copy
 from liir.data.runner import EpisodeRunner, Rollout, summarise
+
+log = logging.getLogger("liir")
 
 
 def log_metrics(trainer: pl.Trainer, metrics: dict[str, float], t_env: int) -> None:
@@ -158,14 +162,23 @@ class EnvStepCheckpoint(Callback):
         if pl_module.t_env - self.last_save_t >= self.save_model_interval:
             self.save(trainer, pl_module.t_env)
 
+    def save_unless_saved(self, trainer: pl.Trainer, t_env: int) -> Path:
+        """The checkpoint of ``t_env``, written now unless this run wrote it already."""
+        if self.last_path is None or self.last_save_t != t_env:
+            self.save(trainer, t_env)
+        return self.last_path
+
     def on_train_end(self, trainer, pl_module: MARLModule) -> None:
-        if self.last_path is None or self.last_save_t != pl_module.t_env:
-            self.save(trainer, pl_module.t_env)
+        self.save_unless_saved(trainer, pl_module.t_env)
 
     def on_exception(self, trainer, pl_module: MARLModule, exception: BaseException) -> None:
-        """Ctrl-C keeps the work done so far: the state after the last completed update is saved."""
-        if isinstance(exception, KeyboardInterrupt) and self.last_save_t != pl_module.t_env:
-            self.save(trainer, pl_module.t_env)
+        """Ctrl-C and SIGTERM (a cluster's preemption, ``docker stop``) keep the work done so far: the state after
+        the last completed update is saved, and the log says where."""
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        path = self.save_unless_saved(trainer, pl_module.t_env)
+        signal = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
+        log.warning("%s at t_env=%d: saved the run; resume with ckpt_path=%s", signal, pl_module.t_env, path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_save_t": self.last_save_t}

@@ -6,6 +6,7 @@ This file and ``evaluate.py`` are the only places that read the Hydra config as 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 import uuid
@@ -18,6 +19,7 @@ import wandb
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from liir import cli
@@ -143,7 +145,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     try:
         trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy), ckpt_path=cfg.ckpt_path)
     except NonFiniteLossError as exc:
-        raise NonFiniteLossError(f"{exc}; {last_finite_checkpoint(cfg, callbacks)}") from exc
+        raise NonFiniteLossError(f"{exc}; the last finite checkpoint is {resume_point(cfg, callbacks)}") from exc
+    except SIGTERMException as exc:
+        raise Terminated(
+            f"stopped by SIGTERM at t_env={module.t_env}; resume from {resume_point(cfg, callbacks)}"
+        ) from exc
     finally:
         test_env.close()
         if wandb.run is not None:
@@ -153,13 +159,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return latest
 
 
-def last_finite_checkpoint(cfg: DictConfig, callbacks: dict[str, Callback]) -> str:
-    """Where to resume from after a NaN stop: every checkpoint written is finite (``AtomicCheckpointIO``)."""
+class Terminated(BaseException):
+    """SIGTERM ended the run after its checkpoint was saved; not an ``Exception``, so that a grid stops too."""
+
+
+def resume_point(cfg: DictConfig, callbacks: dict[str, Callback]) -> str:
+    """The newest checkpoint of this run (or the one it resumed from), quoted. Every checkpoint written is finite
+    (``AtomicCheckpointIO``), and an interrupted run saves one on its way out."""
     saved = callbacks["checkpoint"].last_path if "checkpoint" in callbacks else None
     path = saved or cfg.ckpt_path
-    return f"the last finite checkpoint is {str(path)!r}" if path else "no checkpoint was written"
+    return repr(str(path)) if path else "none (no checkpoint was written)"
 
 
+SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
 CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError)
 
 
@@ -172,6 +184,10 @@ def run_job(cfg: DictConfig) -> float | None:
     """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
     try:
         return train(cfg).get("test_return_mean")
+    except Terminated as exc:
+        grid = "; the grid stops here, its later jobs were not run" if is_multirun() else ""
+        print(f"liir: error: {exc}{grid}", file=sys.stderr)
+        sys.exit(SIGTERM_EXIT)
     except Exception as exc:
         error = cli.unwrap(exc)
         clear = isinstance(error, CLEAR_ERRORS)
