@@ -157,3 +157,17 @@ def test_sigterm_stops_a_grid(tmp_path, capsys):
     assert exit_info.value.code == 128 + signal.SIGTERM
     assert error_line(capsys.readouterr().err).endswith("the grid stops here, its later jobs were not run")
     assert (sweep / "0" / "checkpoints" / "t_env_120.ckpt").is_file() and not (sweep / "1").exists()
+
+
+def test_resuming_at_or_past_t_max_stops_at_once(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=120")
+    before = read_csv(run_dir / "metrics.csv")
+    with pytest.raises(SystemExit) as exit_info:
+        train_in_process(
+            run_dir, "algo=iac", "logger=csv", "t_max=80", f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"
+        )
+    assert exit_info.value.code == 2
+    assert "is at t_env=120, already t_max=80: nothing to train" in error_line(capsys.readouterr().err)
+    assert read_csv(run_dir / "metrics.csv") == before
+    assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == ["last.ckpt", "t_env_120.ckpt"]

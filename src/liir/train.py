@@ -49,11 +49,16 @@ CHECKPOINTS = "checkpoints"  # the run folder's checkpoint subfolder
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
     """The run metadata of ``ckpt_path`` plus its ``t_env``, after checking it was trained on the same env and
-    algo."""
+    algo and has steps left before ``t_max``."""
     if cfg.ckpt_path is None:
         return None
     checkpoint = read_checkpoint(cfg.ckpt_path)
     run = {**checkpoint["liir_run"], "t_env": checkpoint["liir_module"]["t_env"]}
+    if run["t_env"] >= cfg.t_max:
+        raise ConfigError(
+            f"checkpoint {cfg.ckpt_path!r} is at t_env={run['t_env']}, already t_max={cfg.t_max}: nothing to train; "
+            f"give a larger t_max to continue it"
+        )
     for group in ("env", "algo"):
         saved = run["config"][group]["name"]
         if saved != cfg[group].name:
