@@ -171,3 +171,31 @@ def test_resuming_at_or_past_t_max_stops_at_once(tmp_path, capsys):
     assert "is at t_env=120, already t_max=80: nothing to train" in error_line(capsys.readouterr().err)
     assert read_csv(run_dir / "metrics.csv") == before
     assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == ["last.ckpt", "t_env_120.ckpt"]
+
+
+def test_a_resumed_run_tests_at_the_same_steps_on_the_same_episodes(tmp_path):
+    """A run to 320 resumed to 640 against one run to 640: every scheduled test after 320 is identical."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    train_in_process(whole, "algo=iac", "logger=csv", "t_max=640")
+    train_in_process(split, "algo=iac", "logger=csv")
+    train_in_process(split, "algo=iac", "logger=csv", "t_max=640", f"ckpt_path={split / 'checkpoints' / 'last.ckpt'}")
+
+    def tests_after_320(run_dir):
+        rows = read_csv(run_dir / "metrics.csv")
+        return [
+            {k: v for k, v in row.items() if k.startswith("test_")}
+            for row in rows
+            if row["test_return_mean"] and int(row["step"]) > 320
+        ]
+
+    assert [int(row["step"]) for row in read_csv(split / "metrics.csv") if row["test_return_mean"]] == [
+        40,
+        200,
+        320,
+        360,
+        520,
+        640,
+    ]
+    assert tests_after_320(split) == tests_after_320(whole)
+    train_steps = [logged_steps(read_csv(run_dir / "metrics.csv"), "return_mean") for run_dir in (whole, split)]
+    assert [step for step in train_steps[1] if step != 320] == train_steps[0]

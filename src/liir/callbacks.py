@@ -69,7 +69,8 @@ class StopAtTMax(Callback):
 
 
 class TrainMetricsLogger(Callback):
-    """Every ``log_interval`` env steps: pymarl's episode metrics, learner metrics and env-steps/s."""
+    """Every ``log_interval`` env steps (and at ``t_max``): pymarl's episode metrics, learner metrics and
+    env-steps/s."""
 
     def __init__(self, log_interval: int) -> None:
         self.log_interval = log_interval
@@ -85,7 +86,8 @@ class TrainMetricsLogger(Callback):
         rollout = outputs["rollout"]
         self._episode_stats.append(rollout.stats)
         self._learner_metrics.append(outputs["metrics"])
-        if pl_module.t_env - self.last_log_t < self.log_interval and not trainer.should_stop:
+        due = pl_module.t_env - self.last_log_t >= self.log_interval
+        if not due and not trainer.should_stop:
             return
         now = time.perf_counter()
         start_time, start_t = self._clock
@@ -96,7 +98,8 @@ class TrainMetricsLogger(Callback):
         metrics["episodes"] = float(pl_module.episodes)
         metrics.update(rollout.counters)  # e.g. sc2_restarts with the real game
         log_metrics(trainer, metrics, pl_module.t_env)
-        self.last_log_t = pl_module.t_env
+        if due:  # the last log at t_max is outside the schedule, which a resumed run continues
+            self.last_log_t = pl_module.t_env
         self._episode_stats, self._learner_metrics = [], []
         self._clock = (now, pl_module.t_env)
 
@@ -108,33 +111,44 @@ class TrainMetricsLogger(Callback):
 
 
 class GreedyTest(Callback):
-    """Every ``test_interval`` env steps (and at the end): ``test_nepisode`` greedy episodes."""
+    """Every ``test_interval`` env steps (and at the end): ``test_nepisode`` greedy episodes.
+
+    The final test is outside the schedule: it moves neither the next scheduled test nor the test environment's
+    random stream, so a run resumed from the final checkpoint tests at the same steps, on the same episodes, as
+    one that never stopped.
+    """
 
     def __init__(self, runner: EpisodeRunner, test_interval: int, test_nepisode: int) -> None:
         self.runner = runner
         self.test_interval = test_interval
         self.test_nepisode = test_nepisode
         self.last_test_t = -test_interval
+        self.latest_t: int | None = None  # the env step of ``latest``
         self.latest: dict[str, float] = {}
 
     def _test(self, trainer, pl_module: MARLModule) -> None:
         self.latest = summarise(run_test_episodes(self.runner, pl_module, self.test_nepisode), "test_")
         log_metrics(trainer, self.latest, pl_module.t_env)
-        self.last_test_t = pl_module.t_env
+        self.latest_t = pl_module.t_env
 
     def on_train_batch_end(self, trainer, pl_module: MARLModule, outputs, batch, batch_idx) -> None:
         if pl_module.t_env - self.last_test_t >= self.test_interval:
             self._test(trainer, pl_module)
+            self.last_test_t = pl_module.t_env
 
     def on_train_end(self, trainer, pl_module: MARLModule) -> None:
-        if self.last_test_t != pl_module.t_env:
+        if self.latest_t != pl_module.t_env:
+            rng_state = self.runner.env.rng_state()
             self._test(trainer, pl_module)
+            self.runner.env.load_rng_state(rng_state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_test_t": self.last_test_t}
+        return {"last_test_t": self.last_test_t, "env_rng_state": self.runner.env.rng_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.last_test_t = state_dict["last_test_t"]
+        if "env_rng_state" in state_dict:  # checkpoints before issue 13 lack it
+            self.runner.env.load_rng_state(state_dict["env_rng_state"])
 
 
 class EnvStepCheckpoint(Callback):
