@@ -186,10 +186,12 @@ def test_real_game_without_its_install_is_a_clear_error():
     assert isinstance(error, Sc2SetupError) and "pip install git+https://github.com/oxwhirl/smac.git" in str(error)
 
 
-def test_a_failing_grid_job_does_not_stop_the_others(tmp_path):
+def test_a_failing_grid_job_does_not_stop_the_others_but_fails_the_grid(tmp_path):
     result, sweep = numbered_grid(tmp_path, "t_max=48", "algo=iac", "logger=csv", "algo.lr=0,0.0005")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]
     assert "liir: error: algo.lr=0.0 is not allowed" in result.stderr
+    summary = result.stderr[result.stderr.index("liir: error: 1 grid job(s) failed") :].splitlines()
+    assert summary[1].strip().startswith("job 0 (") and summary[1].endswith(f"{sweep / '0' / 'error.txt'}")
     assert "algo.lr=0.0 is not allowed" in (sweep / "0" / "error.txt").read_text()
     assert (sweep / "1" / "metrics.csv").is_file() and (sweep / "1" / "checkpoints" / "last.ckpt").is_file()
     assert not (sweep / "1" / "error.txt").exists()

@@ -205,16 +205,27 @@ def run_job(cfg: DictConfig) -> float | None:
     return None
 
 
+FAILED_JOBS: list[str] = []  # this grid's failed jobs, one summary line each
+
+
 def record_failed_job(exc: BaseException) -> None:
     """Write ``error.txt`` (the traceback) into the job's output directory, so failed grid cells are findable."""
-    path = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
+    hydra_cfg = HydraConfig.get()
+    path = Path(hydra_cfg.runtime.output_dir) / "error.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(traceback.format_exception(exc)))
     log.error("job failed; traceback in %s", path)
+    FAILED_JOBS.append(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): {path}")
 
 
 def main() -> None:
+    """Run the job or grid; a grid in which jobs failed ends with their summary and exit status 1."""
+    FAILED_JOBS.clear()
     cli.run(run_job)
+    if FAILED_JOBS:
+        summary = "".join(f"\n  {line}" for line in FAILED_JOBS)
+        print(f"liir: error: {len(FAILED_JOBS)} grid job(s) failed; tracebacks in:{summary}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
