@@ -199,3 +199,23 @@ def test_a_resumed_run_tests_at_the_same_steps_on_the_same_episodes(tmp_path):
     assert tests_after_320(split) == tests_after_320(whole)
     train_steps = [logged_steps(read_csv(run_dir / "metrics.csv"), "return_mean") for run_dir in (whole, split)]
     assert [step for step in train_steps[1] if step != 320] == train_steps[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ckpt_path={ckpt}", "device=gpu"], "device='gpu' is not allowed; use one of cpu, cuda, auto"),
+        (["ckpt_path={ckpt}", "test_nepisode=abc"], "test_nepisode='abc' is not allowed"),
+        (["ckpt_path={ckpt}", "test_nepisode=0"], "test_nepisode=0 is not allowed: it must be a positive number"),
+        (["ckpt_path={ckpt}", "eval_path={tmp}"], "eval_path='{tmp}' is a directory; give a file"),
+        (["ckpt_path={tmp}/missing/last.ckpt"], "checkpoint not found: '{tmp}/missing/last.ckpt'"),
+        ([], "ckpt_path is missing"),
+    ],
+)
+def test_evaluate_bad_inputs_are_one_error_line_before_any_episode(trained, tmp_path, capsys, args, message):
+    ckpt = trained["iac"] / "checkpoints" / "last.ckpt"
+    with pytest.raises(SystemExit) as exit_info:
+        main_in_process(liir.evaluate, *[arg.format(tmp=tmp_path, ckpt=ckpt) for arg in args])
+    assert exit_info.value.code == 2
+    assert message.format(tmp=tmp_path) in error_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == [] and not (ckpt.parent / "eval.json").exists()

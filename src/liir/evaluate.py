@@ -58,6 +58,7 @@ def evaluate(
     module = make_module(run_cfg, env).to(torch_device)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
+    output_dir.mkdir(parents=True, exist_ok=True)  # only once the checkpoint is known good
     replays: list[str] = []
     try:
         rollouts = play_test_episodes(EpisodeRunner(env), module, n_episodes)
@@ -88,7 +89,8 @@ def run_job(cfg: DictConfig) -> None:
     try:
         validate(cfg)
         path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise ConfigError(f"eval_path={str(path)!r} is a directory; give a file, e.g. {str(path / 'eval.json')!r}")
         result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed, cfg.save_replay)
     except Exception as exc:
         error = cli.unwrap(exc)
