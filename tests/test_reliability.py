@@ -3,6 +3,7 @@ a bad input or a signal ends a run with its work saved and one clear line."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import liir.evaluate
 import liir.train
 from liir.algos.base import NonFiniteLossError
 from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite, read_checkpoint
+from liir.data.runner import MAX_VOID_ROLLOUTS, EpisodeRunner, VoidEpisodesError
 from liir.intrinsic_analysis import auc_good_vs_bad
 from tests.runs import SHORT_RUN, main_in_process, read_csv, train_in_process
 
@@ -219,3 +221,21 @@ def test_evaluate_bad_inputs_are_one_error_line_before_any_episode(trained, tmp_
     assert exit_info.value.code == 2
     assert message.format(tmp=tmp_path) in error_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == [] and not (ckpt.parent / "eval.json").exists()
+
+
+class FirstActions:
+    """A policy that always takes action 0."""
+
+    def start_episodes(self, batch_size: int) -> None:
+        pass
+
+    def act(self, obs, avail_actions, test_mode):
+        return torch.zeros(avail_actions.shape[:2], dtype=torch.long)
+
+
+def test_an_env_that_voids_every_episode_is_a_clear_error_not_endless_recursion(pursuit_env):
+    env = pursuit_env(batch_size=2)
+    step = env.step
+    env.step = lambda actions: dataclasses.replace(step(actions), aborted=torch.ones(2, dtype=torch.bool))
+    with pytest.raises(VoidEpisodesError, match=f"of {MAX_VOID_ROLLOUTS} batches in a row was void: the 'native'"):
+        EpisodeRunner(env).run(FirstActions(), test_mode=False)

@@ -37,7 +37,7 @@ from liir.build import (
 )
 from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from liir.config import ConfigError, RuntimeFacts, plain, validate
-from liir.data.runner import EpisodeRunner
+from liir.data.runner import EpisodeRunner, VoidEpisodesError
 from liir.envs.base import BatchedEnv
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.envs.smac.sim.core import SimCompileError
@@ -177,7 +177,7 @@ def resume_point(cfg: DictConfig, callbacks: dict[str, Callback]) -> str:
 
 
 SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
-CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError)
+CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError, VoidEpisodesError)
 
 
 def is_multirun() -> bool:
