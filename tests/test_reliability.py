@@ -4,9 +4,11 @@ a bad input or a signal ends a run with its work saved and one clear line."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import signal
+from unittest.mock import patch
 
 import pytest
 import torch
@@ -239,3 +241,41 @@ def test_an_env_that_voids_every_episode_is_a_clear_error_not_endless_recursion(
     env.step = lambda actions: dataclasses.replace(step(actions), aborted=torch.ones(2, dtype=torch.bool))
     with pytest.raises(VoidEpisodesError, match=f"of {MAX_VOID_ROLLOUTS} batches in a row was void: the 'native'"):
         EpisodeRunner(env).run(FirstActions(), test_mode=False)
+
+
+def no_space_left(obj, path, *args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["env=smac_3m", "env.backend=sc2"], "env.env_args: backend=sc2 needs the oxwhirl SMAC package"),
+        (["env=smac_3m", "env.env_args.map_name=nomap"], "env.env_args: unknown SMAC map 'nomap'"),
+        (["env=smac_3m", "env.backend=foo"], "env.backend='foo' is not allowed; use one of auto, sim, sc2"),
+        (["algo=nope"], "algo='nope' is not allowed; use one of central_v"),
+        (["algo.lrr=1"], "algo.lrr is not a config key"),
+        (["t_maxx=5"], "t_maxx is not a config key"),
+        (["algo=iac", "algo.rnn_hidden_dim=32", "ckpt_path={iac}"], "holds other networks than this config builds"),
+        (["algo=iac", "batch_size_run=2", "ckpt_path={iac}"], "trained with batch_size_run=4, not batch_size_run=2"),
+        (["hydra.run.dir={tmp}/file/run"], "cannot write '{tmp}/file/run"),
+    ],
+)
+def test_bad_inputs_are_one_error_line_and_exit_2(trained, tmp_path, capsys, overrides, message):
+    (tmp_path / "file").write_text("a file, not a folder")
+    iac = trained["iac"] / "checkpoints" / "last.ckpt"
+    args = [arg.format(tmp=tmp_path, iac=iac) for arg in overrides]
+    with pytest.raises(SystemExit) as exit_info:
+        train_in_process(tmp_path / "run", "logger=csv", "t_max=1000", *args)
+    assert exit_info.value.code == 2
+    assert message.format(tmp=tmp_path) in error_line(capsys.readouterr().err)
+
+
+def test_a_full_disk_is_one_error_line_naming_the_path(tmp_path, capsys):
+    with patch("torch.save", no_space_left), pytest.raises(SystemExit) as exit_info:
+        train_in_process(tmp_path / "run", "algo=iac", "logger=csv", "t_max=200")
+    assert exit_info.value.code == 2
+    error = error_line(capsys.readouterr().err)
+    assert (
+        error == f"liir: error: cannot write '{tmp_path}/run/checkpoints/.t_env_160.ckpt.tmp': No space left on device"
+    )

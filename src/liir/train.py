@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from liir import cli
 from liir.algos.base import NonFiniteLossError
@@ -53,18 +53,20 @@ def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
     if cfg.ckpt_path is None:
         return None
     checkpoint = read_checkpoint(cfg.ckpt_path)
-    run = {**checkpoint["liir_run"], "t_env": checkpoint["liir_module"]["t_env"]}
+    shapes = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+    run = {**checkpoint["liir_run"], "t_env": checkpoint["liir_module"]["t_env"], "shapes": shapes}
     if run["t_env"] >= cfg.t_max:
         raise ConfigError(
             f"checkpoint {cfg.ckpt_path!r} is at t_env={run['t_env']}, already t_max={cfg.t_max}: nothing to train; "
             f"give a larger t_max to continue it"
         )
-    for group in ("env", "algo"):
-        saved = run["config"][group]["name"]
-        if saved != cfg[group].name:
+    for key in ("env.name", "algo.name", "batch_size_run"):  # the env's saved state is per copy
+        saved, given = OmegaConf.select(OmegaConf.create(run["config"]), key), OmegaConf.select(cfg, key)
+        if saved != given:
+            key = key.removesuffix(".name")
             raise CheckpointError(
-                f"checkpoint {cfg.ckpt_path!r} was trained with {group}={saved}, not {group}={cfg[group].name}; "
-                f"resume with {group}={saved}"
+                f"checkpoint {cfg.ckpt_path!r} was trained with {key}={saved}, not {key}={given}; "
+                f"resume with {key}={saved}"
             )
     return run
 
@@ -84,6 +86,17 @@ def prepare_checkpoint_dir(cfg: DictConfig, checkpoint_dir: Path) -> None:
         )
     for path in existing:
         path.unlink()
+
+
+def check_shapes(ckpt_path: str, saved: dict[str, tuple[int, ...]], module: pl.LightningModule) -> None:
+    """Refuse a checkpoint whose networks differ from the ones this config builds (e.g. another rnn_hidden_dim)."""
+    here = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    for name in sorted(saved.keys() | here.keys()):
+        if saved.get(name) != here.get(name):
+            raise CheckpointError(
+                f"checkpoint {ckpt_path!r} holds other networks than this config builds: {name} is "
+                f"{saved.get(name)} there, {here.get(name)} here; resume with the checkpoint's algo settings"
+            )
 
 
 def record_runtime_facts(cfg: DictConfig, env: BatchedEnv) -> None:
@@ -126,6 +139,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
     test_env = make_env(cfg, cfg.batch_size_run, device, test_seed(cfg.seed))
     module = make_module(cfg, env)
+    if resumed:
+        check_shapes(cfg.ckpt_path, resumed["shapes"], module)
     record_runtime_facts(cfg, env)
     run_id = resumed["wandb_run_id"] if resumed else uuid.uuid4().hex[:8]
     log.info(
