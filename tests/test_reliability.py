@@ -12,14 +12,18 @@ from unittest.mock import patch
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from lightning.pytorch.callbacks import Callback
 
 import liir.evaluate
 import liir.train
 from liir.algos.base import NonFiniteLossError
 from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite, read_checkpoint
+from liir.cli import describe_composition_error
+from liir.config import ConfigError, validate
 from liir.data.runner import MAX_VOID_ROLLOUTS, EpisodeRunner, VoidEpisodesError
 from liir.intrinsic_analysis import auc_good_vs_bad
+from tests.configs import compose_cfg
 from tests.runs import SHORT_RUN, main_in_process, read_csv, train_in_process
 
 
@@ -279,3 +283,30 @@ def test_a_full_disk_is_one_error_line_naming_the_path(tmp_path, capsys):
     assert (
         error == f"liir: error: cannot write '{tmp_path}/run/checkpoints/.t_env_160.ckpt.tmp': No space left on device"
     )
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        *[
+            f"{key}={value}"
+            for key in ("t_max", "test_nepisode", "batch_size_run", "seed")
+            for value in ("nan", 1.5, "x")
+        ],
+        *[f"{key}_interval=nan" for key in ("test", "log", "save_model", "algo.target_update")],
+        *[f"algo.{key}={value}" for key in ("lr", "critic_lr", "eta_lr") for value in ("nan", "inf", "x")],
+        *[f"algo.{key}={value}" for key in ("gamma", "td_lambda") for value in ("nan", "x", -0.1, 1.5)],
+        "algo.intrinsic_lambda=nan",
+        "algo.intrinsic_lambda=x",
+    ],
+)
+def test_values_outside_their_type_or_range_are_refused_naming_the_key(override):
+    key = override.split("=")[0]
+    try:
+        validate(compose_cfg("algo=liir", override))
+    except ConfigCompositionException as exc:  # the schema's type: reported by cli.run as one line
+        assert describe_composition_error(exc).startswith(f"{key}=")
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{key}=") and "is not allowed" in str(exc)
+    else:
+        pytest.fail(f"{override} was accepted")
