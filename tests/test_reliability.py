@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import os
 import re
+import resource
 import signal
 from unittest.mock import patch
 
@@ -21,7 +22,9 @@ from liir.algos.base import NonFiniteLossError
 from liir.checkpointing import WEIGHT_KEYS, AtomicCheckpointIO, non_finite, read_checkpoint
 from liir.cli import describe_composition_error
 from liir.config import ConfigError, validate
+from liir.data.replay import EpisodeReplayBuffer
 from liir.data.runner import MAX_VOID_ROLLOUTS, EpisodeRunner, VoidEpisodesError
+from liir.envs.base import EnvInfo
 from liir.intrinsic_analysis import auc_good_vs_bad
 from tests.configs import compose_cfg
 from tests.runs import SHORT_RUN, main_in_process, read_csv, train_in_process
@@ -310,3 +313,26 @@ def test_values_outside_their_type_or_range_are_refused_naming_the_key(override)
         assert str(exc).startswith(f"{key}=") and "is not allowed" in str(exc)
     else:
         pytest.fail(f"{override} was accepted")
+
+
+SMAC_27M_VS_30M = EnvInfo(
+    n_agents=27, n_actions=36, obs_shape=285, state_shape=1170, episode_limit=180, batch_size=1, device="cpu"
+)
+
+
+def test_the_replay_buffer_lives_on_the_cpu_and_takes_memory_only_as_it_fills():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    buffer = EpisodeReplayBuffer(SMAC_27M_VS_30M, capacity=100)  # 0.6 GiB when full
+    assert buffer.nbytes == pytest.approx(0.62 * 2**30, rel=0.01)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before < 64 * 2**20
+    assert buffer.storage.device == torch.device("cpu")
+
+
+def test_a_replay_buffer_larger_than_the_ram_is_one_error_line_before_training(tmp_path, capsys):
+    with patch("liir.data.replay.available_memory", lambda: 2**20), pytest.raises(SystemExit) as exit_info:
+        train_in_process(tmp_path / "run", "algo=qmix", "logger=csv")
+    assert exit_info.value.code == 2
+    error = error_line(capsys.readouterr().err)
+    assert "algo.datamodule: a replay buffer of 5000 episodes needs" in error
+    assert "more than the 0.0 GiB available: lower buffer_size to at most" in error
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -59,7 +59,7 @@ def make_datamodule(cfg: DictConfig, env: BatchedEnv, policy: Policy) -> pl.Ligh
     else on-policy."""
     if cfg.algo.get("datamodule") is None:
         return OnPolicyDataModule(env, policy)
-    return instantiate(plain(cfg.algo.datamodule), env=env, policy=policy)
+    return instantiate_part("algo.datamodule", plain(cfg.algo.datamodule), env=env, policy=policy)
 
 
 def make_trainer(cfg: DictConfig, device: torch.device, callbacks: list[Callback], **runtime: Any) -> pl.Trainer:
