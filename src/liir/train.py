@@ -48,18 +48,13 @@ CHECKPOINTS = "checkpoints"  # the run folder's checkpoint subfolder
 
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
-    """The run metadata of ``ckpt_path`` plus its ``t_env``, after checking it was trained on the same env and
-    algo and has steps left before ``t_max``."""
+    """The run metadata of ``ckpt_path`` plus its ``t_env`` and network shapes, after checking it was trained with
+    the same env, algo and ``batch_size_run`` and has steps left before ``t_max``."""
     if cfg.ckpt_path is None:
         return None
     checkpoint = read_checkpoint(cfg.ckpt_path)
     shapes = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
     run = {**checkpoint["liir_run"], "t_env": checkpoint["liir_module"]["t_env"], "shapes": shapes}
-    if run["t_env"] >= cfg.t_max:
-        raise ConfigError(
-            f"checkpoint {cfg.ckpt_path!r} is at t_env={run['t_env']}, already t_max={cfg.t_max}: nothing to train; "
-            f"give a larger t_max to continue it"
-        )
     for key in ("env.name", "algo.name", "batch_size_run"):  # the env's saved state is per copy
         saved, given = OmegaConf.select(OmegaConf.create(run["config"]), key), OmegaConf.select(cfg, key)
         if saved != given:
@@ -68,6 +63,11 @@ def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
                 f"checkpoint {cfg.ckpt_path!r} was trained with {key}={saved}, not {key}={given}; "
                 f"resume with {key}={saved}"
             )
+    if run["t_env"] >= cfg.t_max:
+        raise ConfigError(
+            f"checkpoint {cfg.ckpt_path!r} is at t_env={run['t_env']}, already t_max={cfg.t_max}: nothing to train; "
+            f"give a larger t_max to continue it"
+        )
     return run
 
 
