@@ -16,6 +16,7 @@ import liir.evaluate
 from liir.build import make_env, resolve_device
 from liir.checkpointing import CheckpointError
 from liir.cli import unwrap
+from liir.config import ConfigError
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.train import check_resume
 from tests.configs import compose_cfg
@@ -180,16 +181,18 @@ def test_missing_corrupt_or_foreign_checkpoint_is_refused_and_left_untouched(tra
 
 def test_real_game_without_its_install_is_a_clear_error():
     cfg = compose_cfg("env=smac_3m", "env.backend=sc2")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ConfigError, match="env.env_args: backend=sc2 needs") as info:
         make_env(cfg, 1, resolve_device("cpu"), seed=0)
-    error = unwrap(info.value)
-    assert isinstance(error, Sc2SetupError) and "pip install git+https://github.com/oxwhirl/smac.git" in str(error)
+    assert isinstance(unwrap(info.value.__cause__), Sc2SetupError)
+    assert "pip install git+https://github.com/oxwhirl/smac.git" in str(info.value)
 
 
-def test_a_failing_grid_job_does_not_stop_the_others(tmp_path):
+def test_a_failing_grid_job_does_not_stop_the_others_but_fails_the_grid(tmp_path):
     result, sweep = numbered_grid(tmp_path, "t_max=48", "algo=iac", "logger=csv", "algo.lr=0,0.0005")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]
     assert "liir: error: algo.lr=0.0 is not allowed" in result.stderr
+    summary = result.stderr[result.stderr.index("liir: error: 1 grid job(s) failed") :].splitlines()
+    assert summary[1].strip().startswith("job 0 (") and summary[1].endswith(f"{sweep / '0' / 'error.txt'}")
     assert "algo.lr=0.0 is not allowed" in (sweep / "0" / "error.txt").read_text()
     assert (sweep / "1" / "metrics.csv").is_file() and (sweep / "1" / "checkpoints" / "last.ckpt").is_file()
     assert not (sweep / "1" / "error.txt").exists()

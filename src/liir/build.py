@@ -43,7 +43,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_env(cfg: DictConfig, batch_size: int, device: torch.device, seed: int) -> BatchedEnv:
-    return instantiate(plain(cfg.env.env_args), batch_size=batch_size, device=device, seed=seed)
+    """The configured env; a refused argument (an unknown map, the real game not installed) is a ``ConfigError``."""
+    return instantiate_part("env.env_args", plain(cfg.env.env_args), batch_size=batch_size, device=device, seed=seed)
 
 
 def make_module(cfg: DictConfig, env: BatchedEnv) -> MARLModule:
@@ -58,7 +59,7 @@ def make_datamodule(cfg: DictConfig, env: BatchedEnv, policy: Policy) -> pl.Ligh
     else on-policy."""
     if cfg.algo.get("datamodule") is None:
         return OnPolicyDataModule(env, policy)
-    return instantiate(plain(cfg.algo.datamodule), env=env, policy=policy)
+    return instantiate_part("algo.datamodule", plain(cfg.algo.datamodule), env=env, policy=policy)
 
 
 def make_trainer(cfg: DictConfig, device: torch.device, callbacks: list[Callback], **runtime: Any) -> pl.Trainer:

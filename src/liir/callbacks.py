@@ -6,6 +6,7 @@ environment steps, ``pl_module.t_env``, and every metric is written with ``env_s
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,14 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.callbacks.progress import ProgressBar
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm.auto import tqdm
 
 from liir.algos.base import MARLModule, StepOutputs
 from liir.checkpointing import atomic_copy
 from liir.data.runner import EpisodeRunner, Rollout, summarise
+
+log = logging.getLogger("liir")
 
 
 def log_metrics(trainer: pl.Trainer, metrics: dict[str, float], t_env: int) -> None:
@@ -65,7 +69,8 @@ class StopAtTMax(Callback):
 
 
 class TrainMetricsLogger(Callback):
-    """Every ``log_interval`` env steps: pymarl's episode metrics, learner metrics and env-steps/s."""
+    """Every ``log_interval`` env steps (and at ``t_max``): pymarl's episode metrics, learner metrics and
+    env-steps/s."""
 
     def __init__(self, log_interval: int) -> None:
         self.log_interval = log_interval
@@ -81,7 +86,8 @@ class TrainMetricsLogger(Callback):
         rollout = outputs["rollout"]
         self._episode_stats.append(rollout.stats)
         self._learner_metrics.append(outputs["metrics"])
-        if pl_module.t_env - self.last_log_t < self.log_interval and not trainer.should_stop:
+        due = pl_module.t_env - self.last_log_t >= self.log_interval
+        if not due and not trainer.should_stop:
             return
         now = time.perf_counter()
         start_time, start_t = self._clock
@@ -92,7 +98,8 @@ class TrainMetricsLogger(Callback):
         metrics["episodes"] = float(pl_module.episodes)
         metrics.update(rollout.counters)  # e.g. sc2_restarts with the real game
         log_metrics(trainer, metrics, pl_module.t_env)
-        self.last_log_t = pl_module.t_env
+        if due:  # the last log at t_max is outside the schedule, which a resumed run continues
+            self.last_log_t = pl_module.t_env
         self._episode_stats, self._learner_metrics = [], []
         self._clock = (now, pl_module.t_env)
 
@@ -104,33 +111,44 @@ class TrainMetricsLogger(Callback):
 
 
 class GreedyTest(Callback):
-    """Every ``test_interval`` env steps (and at the end): ``test_nepisode`` greedy episodes."""
+    """Every ``test_interval`` env steps (and at the end): ``test_nepisode`` greedy episodes.
+
+    The final test is outside the schedule: it moves neither the next scheduled test nor the test environment's
+    random stream, so a run resumed from the final checkpoint tests at the same steps, on the same episodes, as
+    one that never stopped.
+    """
 
     def __init__(self, runner: EpisodeRunner, test_interval: int, test_nepisode: int) -> None:
         self.runner = runner
         self.test_interval = test_interval
         self.test_nepisode = test_nepisode
         self.last_test_t = -test_interval
+        self.latest_t: int | None = None  # the env step of ``latest``
         self.latest: dict[str, float] = {}
 
     def _test(self, trainer, pl_module: MARLModule) -> None:
         self.latest = summarise(run_test_episodes(self.runner, pl_module, self.test_nepisode), "test_")
         log_metrics(trainer, self.latest, pl_module.t_env)
-        self.last_test_t = pl_module.t_env
+        self.latest_t = pl_module.t_env
 
     def on_train_batch_end(self, trainer, pl_module: MARLModule, outputs, batch, batch_idx) -> None:
         if pl_module.t_env - self.last_test_t >= self.test_interval:
             self._test(trainer, pl_module)
+            self.last_test_t = pl_module.t_env
 
     def on_train_end(self, trainer, pl_module: MARLModule) -> None:
-        if self.last_test_t != pl_module.t_env:
+        if self.latest_t != pl_module.t_env:
+            rng_state = self.runner.env.rng_state()
             self._test(trainer, pl_module)
+            self.runner.env.load_rng_state(rng_state)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_test_t": self.last_test_t}
+        return {"last_test_t": self.last_test_t, "env_rng_state": self.runner.env.rng_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.last_test_t = state_dict["last_test_t"]
+        if "env_rng_state" in state_dict:  # checkpoints before issue 13 lack it
+            self.runner.env.load_rng_state(state_dict["env_rng_state"])
 
 
 class EnvStepCheckpoint(Callback):
@@ -158,14 +176,23 @@ class EnvStepCheckpoint(Callback):
         if pl_module.t_env - self.last_save_t >= self.save_model_interval:
             self.save(trainer, pl_module.t_env)
 
+    def save_unless_saved(self, trainer: pl.Trainer, t_env: int) -> Path:
+        """The checkpoint of ``t_env``, written now unless this run wrote it already."""
+        if self.last_path is None or self.last_save_t != t_env:
+            self.save(trainer, t_env)
+        return self.last_path
+
     def on_train_end(self, trainer, pl_module: MARLModule) -> None:
-        if self.last_path is None or self.last_save_t != pl_module.t_env:
-            self.save(trainer, pl_module.t_env)
+        self.save_unless_saved(trainer, pl_module.t_env)
 
     def on_exception(self, trainer, pl_module: MARLModule, exception: BaseException) -> None:
-        """Ctrl-C keeps the work done so far: the state after the last completed update is saved."""
-        if isinstance(exception, KeyboardInterrupt) and self.last_save_t != pl_module.t_env:
-            self.save(trainer, pl_module.t_env)
+        """Ctrl-C and SIGTERM (a cluster's preemption, ``docker stop``) keep the work done so far: the state after
+        the last completed update is saved, and the log says where."""
+        if not isinstance(exception, KeyboardInterrupt | SIGTERMException):
+            return
+        path = self.save_unless_saved(trainer, pl_module.t_env)
+        signal = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
+        log.warning("%s at t_env=%d: saved the run; resume with ckpt_path=%s", signal, pl_module.t_env, path)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_save_t": self.last_save_t}

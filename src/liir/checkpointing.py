@@ -10,6 +10,10 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from liir.algos.base import NonFiniteLossError
+
+WEIGHT_KEYS = ("state_dict", "optimizer_states")  # what a NaN update corrupts; RNG states and buffers are not floats
+
 
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp_path)`` and move the result onto ``path`` in one rename (same directory)."""
@@ -29,6 +33,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint IO whose saves replace the old file only once the new one is complete."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        """Refuses weights or optimiser state holding NaN or inf: a checkpoint is always one worth resuming."""
+        bad = non_finite({key: checkpoint.get(key) for key in WEIGHT_KEYS})
+        if bad:
+            raise NonFiniteLossError(f"not saving {str(path)!r}: non-finite values in {', '.join(bad[:3])}")
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
@@ -42,6 +50,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def atomic_copy(src: str | Path, dst: str | Path) -> None:
     atomic_write(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def non_finite(tree: Any, prefix: str = "") -> list[str]:
+    """The dotted names of the floating-point tensors in nested dicts and lists that hold NaN or inf."""
+    if isinstance(tree, torch.Tensor):
+        return [prefix] if tree.is_floating_point() and not bool(torch.isfinite(tree).all()) else []
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list | tuple) else []
+    return [name for key, value in items for name in non_finite(value, f"{prefix}.{key}" if prefix else str(key))]
 
 
 class CheckpointError(ValueError):

@@ -6,6 +6,7 @@ multi-line report of a composition error. ``run`` asks Hydra to re-raise instead
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -23,6 +24,8 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from liir import warning_filters
 
+# errors of an output path that cannot be written (read-only, full disk, not a directory): the user's to fix
+UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST}
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
@@ -43,6 +46,11 @@ def run(hydra_main: Callable[[], Any]) -> None:
         hydra_main()
     except (ConfigCompositionException, OverrideParseException) as exc:
         fail(describe_composition_error(exc))
+    except OSError as exc:
+        if exc.errno not in UNWRITABLE:
+            raise
+        where = repr(str(exc.filename)) if exc.filename else "the output"
+        fail(f"cannot write {where}: {exc.strerror}")
 
 
 def unwrap(exc: Exception) -> Exception:

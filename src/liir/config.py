@@ -10,7 +10,8 @@ Importing this module registers the schemas in Hydra's ConfigStore.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
@@ -52,11 +53,30 @@ ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
 
 def require_positive(prefix: str, obj: object, *names: str) -> None:
     """Raise ``ConfigError`` naming ``<prefix><name>`` for the first of ``names`` that is not positive (the schema
-    has already made each an int or a float)."""
+    has already made each an int or a float; ``require_finite`` has refused NaN and inf)."""
     for name in names:
         value = getattr(obj, name)
         if value <= 0:
             raise ConfigError(f"{prefix}{name}={value!r} is not allowed: it must be a positive number")
+
+
+def require_unit_interval(prefix: str, obj: object, *names: str) -> None:
+    """As ``require_positive``, for values that must lie in [0, 1] (discounts, λ)."""
+    for name in names:
+        value = getattr(obj, name)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{prefix}{name}={value!r} is not allowed: it must lie in [0, 1]")
+
+
+def require_finite(prefix: str, obj: object) -> None:
+    """Raise ``ConfigError`` for the first float field, in ``obj`` or its nested schemas, that is NaN or infinite:
+    the schema's ``float`` type admits both, and a NaN would surface only later as a NaN loss."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            require_finite(f"{prefix}{f.name}.", value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{prefix}{f.name}={value!r} is not allowed: it must be a finite number")
 
 
 # --- env group -----------------------------------------------------------------------------------------------
@@ -179,6 +199,7 @@ class AlgoConfig:
 
     def check(self) -> None:
         require_positive("algo.", self, "lr", "target_update_interval")
+        require_unit_interval("algo.", self, "gamma")
 
 
 @dataclass
@@ -194,6 +215,7 @@ class ActorCriticConfig(AlgoConfig):
     def check(self) -> None:
         super().check()
         require_positive("algo.", self, "critic_lr")
+        require_unit_interval("algo.", self, "td_lambda")
 
 
 @dataclass
@@ -297,6 +319,7 @@ class RunConfig:
     save_model: bool = MISSING
     save_model_interval: int = MISSING
     ckpt_path: str | None = MISSING
+    overwrite: bool = MISSING
     env: EnvConfig = MISSING
     algo: AlgoConfig = MISSING
     logger: dict[str, Any] = MISSING
@@ -341,6 +364,7 @@ def validate(cfg: DictConfig) -> None:
     except MissingMandatoryValue as exc:
         raise ConfigError(f"{exc.full_key} is missing: give it on the command line ({exc.full_key}=...)") from exc
     assert isinstance(config, RunConfig | EvaluateConfig), "a config composed from conf/, which names its schema"
+    require_finite("", config)
     config.check()
 
 

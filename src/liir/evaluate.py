@@ -18,9 +18,10 @@ import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
 from liir import cli
+from liir.algos.base import NonFiniteLossError
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
-from liir.checkpointing import CheckpointError, atomic_write, read_checkpoint
+from liir.checkpointing import CheckpointError, atomic_write, non_finite, read_checkpoint
 from liir.config import ConfigError, validate
 from liir.data.runner import EpisodeRunner, summarise
 from liir.envs.smac import save_replays
@@ -44,6 +45,9 @@ def evaluate(
     saves StarCraft II replays of the episodes (their paths are listed in the result).
     """
     checkpoint = read_checkpoint(ckpt_path)
+    bad = non_finite(checkpoint["state_dict"])
+    if bad:
+        raise CheckpointError(f"checkpoint {str(ckpt_path)!r} holds NaN or inf weights ({', '.join(bad[:3])})")
     run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])  # plain values, as every liir version stored them
     n_episodes = test_nepisode or run_cfg.test_nepisode
     seed = run_cfg.seed if seed is None else seed
@@ -54,6 +58,7 @@ def evaluate(
     module = make_module(run_cfg, env).to(torch_device)
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
+    output_dir.mkdir(parents=True, exist_ok=True)  # only once the checkpoint is known good
     replays: list[str] = []
     try:
         rollouts = play_test_episodes(EpisodeRunner(env), module, n_episodes)
@@ -84,11 +89,12 @@ def run_job(cfg: DictConfig) -> None:
     try:
         validate(cfg)
         path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise ConfigError(f"eval_path={str(path)!r} is a directory; give a file, e.g. {str(path / 'eval.json')!r}")
         result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed, cfg.save_replay)
     except Exception as exc:
         error = cli.unwrap(exc)
-        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError):
+        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError | NonFiniteLossError):
             raise
         cli.fail(str(error))
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))

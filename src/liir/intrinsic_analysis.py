@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from liir.algos.base import NonFiniteLossError
 from liir.data.runner import Rollout
 from liir.envs.pursuit import BAD, GOOD
 
@@ -38,6 +39,8 @@ def auc_good_vs_bad(good: torch.Tensor, bad: torch.Tensor) -> float:
     """P(r_in of a random good action > r_in of a random bad one), ties counting half (Mann–Whitney U)."""
     if good.numel() == 0 or bad.numel() == 0:
         raise ValueError(f"AUC needs good and bad actions; got {good.numel()} good and {bad.numel()} bad")
+    if not bool(torch.isfinite(good).all() and torch.isfinite(bad).all()):
+        raise NonFiniteLossError("intrinsic rewards hold NaN or inf: no AUC can be computed from them")
     values = torch.cat([good, bad]).double()
     _, inverse, counts = torch.unique(values, sorted=True, return_inverse=True, return_counts=True)
     first_rank = torch.cumsum(counts, 0) - counts + 1  # 1-based rank of each distinct value's first copy

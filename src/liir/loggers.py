@@ -6,11 +6,13 @@ and every command-line override except the seed and run-plumbing keys.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig
 
 # Overrides that do not change what is being measured, so they stay out of the W&B group.
@@ -30,16 +32,51 @@ def splits_groups(override: str) -> bool:
     return key not in ("env", "algo") and key.split(".")[0] not in NON_GROUPING_KEYS
 
 
+class ResumingCSVLogger(CSVLogger):
+    """Lightning's CSV logger, except that a run resumed at ``resume_t_env`` keeps the rows of ``metrics.csv`` up to
+    that step and appends to them (Lightning's deletes the file). Rows after it were logged by the interrupted run
+    after its checkpoint; the resumed run logs that interval again, so they are dropped instead of duplicated."""
+
+    def __init__(self, save_dir: Path, resume_t_env: int | None) -> None:
+        # flushed at every log call: liir logs at env-step multiples, which Lightning's every-100-steps rule never hits
+        super().__init__(save_dir=save_dir, name="", version="", flush_logs_every_n_steps=1)
+        self.resume_t_env = resume_t_env
+
+    @property
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+            kept, fields = read_rows_until(path, self.resume_t_env) if self.resume_t_env is not None else ([], [])
+            writer = super().experiment  # deletes the file
+            if fields:
+                writer.metrics_keys = sorted(fields)
+                with open(path, "w", newline="") as f:
+                    csv_writer = csv.DictWriter(f, fieldnames=writer.metrics_keys)
+                    csv_writer.writeheader()
+                    csv_writer.writerows(kept)
+        return self._experiment
+
+
+def read_rows_until(path: Path, t_env: int) -> tuple[list[dict[str, str]], list[str]]:
+    """The rows of a metrics CSV whose step is at most ``t_env``, and its columns (none when there is no file)."""
+    if not path.is_file():
+        return [], []
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [row for row in reader if int(float(row["step"])) <= t_env]
+        return rows, list(reader.fieldnames or [])
+
+
 def wandb_run_name(cfg: DictConfig) -> str:
     return f"{cfg.algo.name}-{cfg.env.name}-seed{cfg.seed}"
 
 
 def build_loggers(
-    cfg: DictConfig, output_dir: Path, overrides: list[str], run_id: str, tags: list[str]
+    cfg: DictConfig, output_dir: Path, overrides: list[str], run_id: str, tags: list[str], resume_t_env: int | None
 ) -> list[Logger]:
-    """The run's loggers; ``run_id`` names the W&B run so a resumed run continues it."""
-    # flushed at every log call: liir logs at env-step multiples, which Lightning's every-100-steps rule never hits
-    loggers: list[Logger] = [CSVLogger(save_dir=output_dir, name="", version="", flush_logs_every_n_steps=1)]
+    """The run's loggers; ``run_id`` names the W&B run so a resumed run continues it, and a run resumed at
+    ``resume_t_env`` appends to its ``metrics.csv``."""
+    loggers: list[Logger] = [ResumingCSVLogger(output_dir, resume_t_env)]
     if "_target_" not in cfg.logger:
         return loggers
     extra: dict[str, Any] = {"save_dir": str(output_dir)}

@@ -6,6 +6,7 @@ This file and ``evaluate.py`` are the only places that read the Hydra config as 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 import uuid
@@ -18,7 +19,8 @@ import wandb
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
-from omegaconf import DictConfig
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
 
 from liir import cli
 from liir.algos.base import NonFiniteLossError
@@ -35,28 +37,66 @@ from liir.build import (
 )
 from liir.checkpointing import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from liir.config import ConfigError, RuntimeFacts, plain, validate
-from liir.data.runner import EpisodeRunner
+from liir.data.runner import EpisodeRunner, VoidEpisodesError
 from liir.envs.base import BatchedEnv
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.envs.smac.sim.core import SimCompileError
 from liir.loggers import build_loggers
 
 log = logging.getLogger("liir")
+CHECKPOINTS = "checkpoints"  # the run folder's checkpoint subfolder
 
 
 def check_resume(cfg: DictConfig) -> dict[str, Any] | None:
-    """The run metadata of ``ckpt_path``, after checking it was trained on the same env and algo."""
+    """The run metadata of ``ckpt_path`` plus its ``t_env`` and network shapes, after checking it was trained with
+    the same env, algo and ``batch_size_run`` and has steps left before ``t_max``."""
     if cfg.ckpt_path is None:
         return None
-    run = read_checkpoint(cfg.ckpt_path)["liir_run"]
-    for group in ("env", "algo"):
-        saved = run["config"][group]["name"]
-        if saved != cfg[group].name:
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    shapes = {name: tuple(value.shape) for name, value in checkpoint["state_dict"].items()}
+    run = {**checkpoint["liir_run"], "t_env": checkpoint["liir_module"]["t_env"], "shapes": shapes}
+    for key in ("env.name", "algo.name", "batch_size_run"):  # the env's saved state is per copy
+        saved, given = OmegaConf.select(OmegaConf.create(run["config"]), key), OmegaConf.select(cfg, key)
+        if saved != given:
+            key = key.removesuffix(".name")
             raise CheckpointError(
-                f"checkpoint {cfg.ckpt_path!r} was trained with {group}={saved}, not {group}={cfg[group].name}; "
-                f"resume with {group}={saved}"
+                f"checkpoint {cfg.ckpt_path!r} was trained with {key}={saved}, not {key}={given}; "
+                f"resume with {key}={saved}"
             )
+    if run["t_env"] >= cfg.t_max:
+        raise ConfigError(
+            f"checkpoint {cfg.ckpt_path!r} is at t_env={run['t_env']}, already t_max={cfg.t_max}: nothing to train; "
+            f"give a larger t_max to continue it"
+        )
     return run
+
+
+def prepare_checkpoint_dir(cfg: DictConfig, checkpoint_dir: Path) -> None:
+    """Refuse to mix two runs' checkpoints in one folder: a fresh run into a folder holding checkpoints needs
+    ``overwrite=true`` (which deletes them). Temporary files of a save interrupted by a kill are removed."""
+    for tmp in checkpoint_dir.glob(".*.tmp"):
+        tmp.unlink()
+    existing = sorted(checkpoint_dir.glob("*.ckpt"))
+    if not existing or cfg.ckpt_path is not None:
+        return
+    if not cfg.overwrite:
+        raise ConfigError(
+            f"{str(checkpoint_dir)!r} already holds checkpoints of another run; resume it with "
+            f"ckpt_path={checkpoint_dir / 'last.ckpt'}, choose another hydra.run.dir, or delete them: overwrite=true"
+        )
+    for path in existing:
+        path.unlink()
+
+
+def check_shapes(ckpt_path: str, saved: dict[str, tuple[int, ...]], module: pl.LightningModule) -> None:
+    """Refuse a checkpoint whose networks differ from the ones this config builds (e.g. another rnn_hidden_dim)."""
+    here = {name: tuple(value.shape) for name, value in module.state_dict().items()}
+    for name in sorted(saved.keys() | here.keys()):
+        if saved.get(name) != here.get(name):
+            raise CheckpointError(
+                f"checkpoint {ckpt_path!r} holds other networks than this config builds: {name} is "
+                f"{saved.get(name)} there, {here.get(name)} here; resume with the checkpoint's algo settings"
+            )
 
 
 def record_runtime_facts(cfg: DictConfig, env: BatchedEnv) -> None:
@@ -72,7 +112,7 @@ def make_callbacks(cfg: DictConfig, test_env: BatchedEnv, output_dir: Path, run_
     runtime = {
         "greedy_test": {"runner": EpisodeRunner(test_env)},
         "run_metadata": {"config": plain(cfg), "wandb_run_id": run_id},
-        "checkpoint": {"dirpath": output_dir / "checkpoints"},
+        "checkpoint": {"dirpath": output_dir / CHECKPOINTS},
     }
     callbacks: dict[str, Callback] = {}
     for name, spec in cfg.callbacks.items():
@@ -92,12 +132,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resumed = check_resume(cfg)
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    prepare_checkpoint_dir(cfg, output_dir / CHECKPOINTS)
     device = resolve_device(cfg.device)
     set_torch_threads(cfg.torch_threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     env = make_env(cfg, cfg.batch_size_run, device, cfg.seed)
     test_env = make_env(cfg, cfg.batch_size_run, device, test_seed(cfg.seed))
     module = make_module(cfg, env)
+    if resumed:
+        check_shapes(cfg.ckpt_path, resumed["shapes"], module)
     record_runtime_facts(cfg, env)
     run_id = resumed["wandb_run_id"] if resumed else uuid.uuid4().hex[:8]
     log.info(
@@ -108,7 +151,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         device,
         output_dir,
     )
-    loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env))
+    resume_t_env = resumed["t_env"] if resumed else None
+    loggers = build_loggers(cfg, output_dir, list(hydra_cfg.overrides.task), run_id, env_tags(env), resume_t_env)
     callbacks = make_callbacks(cfg, test_env, output_dir, run_id)
     trainer = make_trainer(
         cfg,
@@ -120,6 +164,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     try:
         trainer.fit(module, datamodule=make_datamodule(cfg, env, module.policy), ckpt_path=cfg.ckpt_path)
+    except NonFiniteLossError as exc:
+        raise NonFiniteLossError(f"{exc}; the last finite checkpoint is {resume_point(cfg, callbacks)}") from exc
+    except SIGTERMException as exc:
+        raise Terminated(
+            f"stopped by SIGTERM at t_env={module.t_env}; resume from {resume_point(cfg, callbacks)}"
+        ) from exc
     finally:
         test_env.close()
         if wandb.run is not None:
@@ -129,7 +179,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return latest
 
 
-CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError)
+class Terminated(BaseException):
+    """SIGTERM ended the run after its checkpoint was saved; not an ``Exception``, so that a grid stops too."""
+
+
+def resume_point(cfg: DictConfig, callbacks: dict[str, Callback]) -> str:
+    """The newest checkpoint of this run (or the one it resumed from), quoted. Every checkpoint written is finite
+    (``AtomicCheckpointIO``), and an interrupted run saves one on its way out."""
+    saved = callbacks["checkpoint"].last_path if "checkpoint" in callbacks else None
+    path = saved or cfg.ckpt_path
+    return repr(str(path)) if path else "none (no checkpoint was written)"
+
+
+SIGTERM_EXIT = 128 + signal.SIGTERM  # the shell's status for a process ended by SIGTERM
+CLEAR_ERRORS = (ConfigError, CheckpointError, Sc2SetupError, SimCompileError, NonFiniteLossError, VoidEpisodesError)
 
 
 def is_multirun() -> bool:
@@ -141,6 +204,10 @@ def run_job(cfg: DictConfig) -> float | None:
     """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
     try:
         return train(cfg).get("test_return_mean")
+    except Terminated as exc:
+        grid = "; the grid stops here, its later jobs were not run" if is_multirun() else ""
+        print(f"liir: error: {exc}{grid}", file=sys.stderr)
+        sys.exit(SIGTERM_EXIT)
     except Exception as exc:
         error = cli.unwrap(exc)
         clear = isinstance(error, CLEAR_ERRORS)
@@ -153,16 +220,27 @@ def run_job(cfg: DictConfig) -> float | None:
     return None
 
 
+FAILED_JOBS: list[str] = []  # this grid's failed jobs, one summary line each
+
+
 def record_failed_job(exc: BaseException) -> None:
     """Write ``error.txt`` (the traceback) into the job's output directory, so failed grid cells are findable."""
-    path = Path(HydraConfig.get().runtime.output_dir) / "error.txt"
+    hydra_cfg = HydraConfig.get()
+    path = Path(hydra_cfg.runtime.output_dir) / "error.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(traceback.format_exception(exc)))
     log.error("job failed; traceback in %s", path)
+    FAILED_JOBS.append(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): {path}")
 
 
 def main() -> None:
+    """Run the job or grid; a grid in which jobs failed ends with their summary and exit status 1."""
+    FAILED_JOBS.clear()
     cli.run(run_job)
+    if FAILED_JOBS:
+        summary = "".join(f"\n  {line}" for line in FAILED_JOBS)
+        print(f"liir: error: {len(FAILED_JOBS)} grid job(s) failed; tracebacks in:{summary}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from liir.envs.base import EnvInfo
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite; training stops instead of writing corrupted weights."""
+    """A loss, a gradient or a weight became NaN or infinite; training stops instead of writing corrupted weights."""
 
 
 def capture_rng_states() -> dict[str, Any]:
@@ -80,18 +80,26 @@ class MARLModule(pl.LightningModule):
     def optimise(
         self, optimizer, loss: torch.Tensor, params: list[nn.Parameter], clip: float | None, name: str
     ) -> float:
-        """One manual optimiser step on ``loss``; returns the gradient norm before clipping."""
-        if not bool(torch.isfinite(loss)):
-            raise NonFiniteLossError(
-                f"{name} loss is {float(loss)} at t_env={self.t_env}: training stopped before the "
-                f"update; lower the learning rate or check the rewards."
-            )
+        """One manual optimiser step on ``loss``; returns the gradient norm before clipping.
+
+        A non-finite loss or gradient norm stops training before ``optimizer.step()``: clipping an infinite norm
+        multiplies the gradients by 0, which turns their infinite entries into NaN weights.
+        """
+        self.require_finite(loss, f"{name} loss")
         optimizer.zero_grad()
         self.manual_backward(loss)
         max_norm = clip if clip is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        self.require_finite(grad_norm, f"{name} gradient norm")
         optimizer.step()
         return float(grad_norm)
+
+    def require_finite(self, value: torch.Tensor, what: str) -> None:
+        if not bool(torch.isfinite(value)):
+            raise NonFiniteLossError(
+                f"{what} is {float(value.detach())} at t_env={self.t_env}: training stopped before the "
+                f"update; lower the learning rate or check the rewards"
+            )
 
     def extra_state(self) -> dict[str, Any]:
         """Counters of subclasses that must survive a resume."""

@@ -7,6 +7,7 @@ actions, rewards, flags, ``filled`` and ``mask``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import fields
 from typing import Any
 
@@ -15,14 +16,31 @@ import torch
 from liir.data.episode import EpisodeBatch
 from liir.envs.base import EnvInfo
 
+log = logging.getLogger("liir")
 EPISODE_FIELDS = tuple(f.name for f in fields(EpisodeBatch) if f.name != "extras")
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM the OS can still give (Linux's ``MemAvailable``); ``None`` where that is unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB"
 
 
 class EpisodeReplayBuffer:
     """Holds up to ``capacity`` episodes of ``info.episode_limit`` transitions; the oldest are overwritten.
 
-    Storage is allocated once, uninitialised: a slot is read only after an episode has been written
-    into it, and every write covers the whole slot (shorter episodes are zero-padded).
+    Storage is in CPU memory whatever the run's device (a GPU rarely holds a SMAC-sized buffer; sampled batches
+    are moved to ``info.device``), allocated once and uninitialised, so the OS commits its pages only as episodes
+    are written: the memory in use grows with the episodes held. A slot is read only after an episode has been
+    written into it, and every write covers the whole slot (shorter episodes are zero-padded). A buffer larger
+    than the available RAM is refused at once, not after hours of filling.
     """
 
     def __init__(self, info: EnvInfo, capacity: int) -> None:
@@ -30,10 +48,19 @@ class EpisodeReplayBuffer:
             raise ValueError(f"replay buffer capacity={capacity} is not allowed: it must be positive")
         self.capacity = capacity
         self.episode_limit = info.episode_limit
+        self.device = info.device
         layout = EpisodeBatch.empty(
             capacity, info.episode_limit, info.n_agents, info.obs_shape, info.state_shape, info.n_actions, "meta"
         )
-        self.storage = layout._map(lambda x: torch.empty_like(x, device=info.device))
+        self.nbytes = sum(x.nelement() * x.element_size() for x in (getattr(layout, n) for n in EPISODE_FIELDS))
+        available = available_memory()
+        if available is not None and self.nbytes > available:
+            raise ValueError(
+                f"a replay buffer of {capacity} episodes needs {gib(self.nbytes)} of RAM, more than the "
+                f"{gib(available)} available: lower buffer_size to at most {available * capacity // self.nbytes}"
+            )
+        log.info("replay buffer: %d episodes, up to %s of CPU memory", capacity, gib(self.nbytes))
+        self.storage = layout._map(lambda x: torch.empty_like(x, device="cpu"))
         self.pos = 0  # the slot the next episode is written to
         self.size = 0  # episodes held
 
@@ -68,8 +95,8 @@ class EpisodeReplayBuffer:
         """``batch_size`` distinct episodes drawn uniformly, truncated to the longest of them."""
         if not self.can_sample(batch_size):
             raise ValueError(f"cannot sample {batch_size} episodes from a replay buffer holding {self.size}")
-        idx = torch.randperm(self.size)[:batch_size].to(self.storage.device)
-        return self.storage.index(idx).truncated()
+        idx = torch.randperm(self.size)[:batch_size]
+        return self.storage.index(idx).truncated().to(self.device)
 
     def state_dict(self) -> dict[str, Any]:
         """The stored episodes (only the filled slots) and the ring position."""

@@ -13,6 +13,13 @@ import torch
 from liir.data.episode import EpisodeBatch
 from liir.envs.base import BatchedEnv
 
+MAX_VOID_ROLLOUTS = 10  # batches in a row with only void episodes before the env counts as broken
+
+
+class VoidEpisodesError(RuntimeError):
+    """The environment voids every episode: a broken backend, which replaying would never end."""
+
+
 EPISODE_STATS = ("return", "battle_won", "ep_length", "dead_allies", "dead_enemies")
 
 
@@ -56,8 +63,22 @@ class EpisodeRunner:
     def __init__(self, env: BatchedEnv) -> None:
         self.env = env
 
-    @torch.no_grad()
     def run(self, policy: Policy, test_mode: bool) -> Rollout:
+        """One batch of episodes, played again while every copy's episode was void, at most
+        ``MAX_VOID_ROLLOUTS`` times in a row."""
+        for _ in range(MAX_VOID_ROLLOUTS):
+            rollout = self._play(policy, test_mode)
+            if rollout is not None:
+                return rollout
+        backend = self.env.info.metadata.get("backend", "native")
+        raise VoidEpisodesError(
+            f"every episode of {MAX_VOID_ROLLOUTS} batches in a row was void: the {backend!r} backend "
+            f"({type(self.env).__name__}) is failing; check its log"
+        )
+
+    @torch.no_grad()
+    def _play(self, policy: Policy, test_mode: bool) -> Rollout | None:
+        """One batch of episodes without its void ones; ``None`` when all were void."""
         info = self.env.info
         b, limit = info.batch_size, info.episode_limit
         batch = EpisodeBatch.empty(
@@ -93,7 +114,7 @@ class EpisodeRunner:
         final["ep_length"] = batch.lengths
         stats = {"return": batch.reward.sum(1), **final}
         if bool(void.all()):
-            return self.run(policy, test_mode)
+            return None
         if bool(void.any()):
             keep = ~void
             batch, stats = batch.index(keep), {k: v[keep] for k, v in stats.items()}

@@ -92,7 +92,7 @@ class _Worker:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # B workers share the cores
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "liir.envs.smac.sc2.worker", str(theirs.fileno())],
+                [sys.executable, "-m", "liir.envs.smac.sc2.worker", str(theirs.fileno()), str(os.getpid())],
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
                 env=env,

@@ -1,7 +1,8 @@
 """One pool worker: a process that owns one SMAC ``StarCraft2Env`` and serves reset/step over a socket.
 
-Started by the pool as ``python -m liir.envs.smac.sc2.worker <fd>`` in its own session (so the pool can
-kill the worker together with the game it launched, and a terminal's Ctrl-C reaches only the trainer).
+Started by the pool as ``python -m liir.envs.smac.sc2.worker <fd> <pool pid>`` in its own session (so the pool
+can kill the worker together with the game it launched, and a terminal's Ctrl-C reaches only the trainer). A
+watchdog thread kills that session when the pool's process dies, even by SIGKILL, and even while the env hangs.
 It imports only numpy and the env class: a real-game worker never loads torch.
 
 Protocol: the first message is ``("init", spec)``; then ``(command, argument)`` pairs, each answered by
@@ -12,8 +13,11 @@ closes, the worker closes its env and exits.
 from __future__ import annotations
 
 import importlib
+import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -129,6 +133,26 @@ def serve(conn: Connection) -> None:
             env.close()
 
 
+WATCHDOG_INTERVAL_S = 0.5
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Kill this worker's process group (itself and its game) once ``parent_pid`` is no longer its parent.
+
+    A thread polling the parent pid rather than a parent-death signal: the signal would kill only the worker,
+    orphaning the game, and a thread still runs while the main thread hangs in a game call (which waits on
+    sockets, releasing the GIL). The pid comes from the pool, so a parent that died before this ran is seen too.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_INTERVAL_S)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer decides when workers stop
+    die_with_parent(int(sys.argv[2]))
     serve(Connection(int(sys.argv[1])))
