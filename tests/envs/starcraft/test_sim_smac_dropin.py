@@ -313,7 +313,7 @@ def test_copy_trajectory_does_not_depend_on_batch_size(map_name: str) -> None:
         b, n, a = avail.shape
         return torch.multinomial(avail.float().view(b * n, a), 1, generator=g).view(b, n)
 
-    for _ in range(200):
+    for _ in range(100):  # the sums drifted apart by step 40 (MMM) and 64 (1c3s5z)
         acts = sample(out_s.avail_actions, gen)
         out_s = small.step(acts)
         out_l = large.step(torch.cat([acts, sample(out_l.avail_actions[1:], other)]))
