@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from tests.runs import (
     TRAINED_ALGOS,
     main_in_process,
     read_csv,
-    run_module,
     train,
     train_in_process,
     wandb_run_file,
@@ -136,34 +134,33 @@ def test_replays_without_the_real_game_are_a_clear_error(trained, tmp_path, caps
     assert not (tmp_path / "eval.json").exists()
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        (["env=no_such_env"], "env='no_such_env' is not allowed; use one of pursuit1d, smac_10m_vs_11m"),  # composing
-        (["t_max=0"], "t_max=0 is not allowed: it must be a positive number"),  # a constraint, checked by the job
-    ],
-)
-def test_bad_value_on_the_command_line_is_one_error_line(tmp_path, overrides, message):
-    result = train(tmp_path / "bad", *overrides)
-    assert_one_error_line(result, message)
+def test_bad_value_on_the_command_line_is_one_error_line(tmp_path):
+    """The real CLI process: exit status 2 and one line (a composition error; a constraint error below)."""
+    result = train(tmp_path / "bad", "env=no_such_env")
+    assert_one_error_line(result, "env='no_such_env' is not allowed; use one of pursuit1d, smac_10m_vs_11m")
     assert not (tmp_path / "bad" / "checkpoints").exists()
 
 
-def numbered_grid(tmp_path: Path, *overrides: str) -> tuple[subprocess.CompletedProcess, Path]:
-    """A short ``--multirun`` whose jobs write to ``<tmp_path>/sweep/<job number>``; its result and sweep folder."""
-    sweep = tmp_path / "sweep"
-    return run_module("liir.train", tmp_path, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, *overrides), sweep
+def in_process_exit(capsys, *args: str) -> tuple[int, str]:
+    """``python -m liir.train <args>`` in this process, expected to exit: its status and what it printed on stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        main_in_process(liir.train, *args)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_a_constraint_checked_by_the_job_is_one_error_line(tmp_path, capsys):
+    code, err = in_process_exit(capsys, f"hydra.run.dir={tmp_path / 'bad'}", *SHORT_RUN, "t_max=0")
+    assert code == 2 and err.strip() == "liir: error: t_max=0 is not allowed: it must be a positive number"
+    assert not (tmp_path / "bad" / "checkpoints").exists()
 
 
 def test_a_bad_choice_in_a_grid_stops_it_before_any_job_starts(tmp_path, capsys):
     sweep = tmp_path / "sweep"
-    with pytest.raises(SystemExit) as exit_info:
-        main_in_process(
-            liir.train, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, "algo=liir", "algo.meta_grad=a,b"
-        )
-    assert exit_info.value.code == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == "liir: error: algo.meta_grad='a' is not allowed; use one of exact, reference, frozen"
+    code, err = in_process_exit(
+        capsys, "--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, "algo=liir", "algo.meta_grad=a,b"
+    )
+    assert code == 2
+    assert err.strip() == "liir: error: algo.meta_grad='a' is not allowed; use one of exact, reference, frozen"
     assert not list(sweep.glob("[0-9]*"))
 
 
@@ -193,11 +190,21 @@ def test_real_game_without_its_install_is_a_clear_error():
     assert "pip install git+https://github.com/oxwhirl/smac.git" in str(info.value)
 
 
-def test_a_failing_grid_job_does_not_stop_the_others_but_fails_the_grid(tmp_path):
-    result, sweep = numbered_grid(tmp_path, "t_max=48", "algo=iac", "logger=csv", "algo.lr=0,0.0005")
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "liir: error: algo.lr=0.0 is not allowed" in result.stderr
-    summary = result.stderr[result.stderr.index("liir: error: 1 grid job(s) failed") :].splitlines()
+def test_a_failing_grid_job_does_not_stop_the_others_but_fails_the_grid(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    code, err = in_process_exit(
+        capsys,
+        "--multirun",
+        f"hydra.sweep.dir={sweep}",
+        *SHORT_RUN,
+        "t_max=48",
+        "algo=iac",
+        "logger=csv",
+        "algo.lr=0,0.0005",
+    )
+    assert code == 1
+    assert "liir: error: algo.lr=0.0 is not allowed" in err
+    summary = err[err.index("liir: error: 1 grid job(s) failed") :].splitlines()
     assert summary[1].strip().startswith("job 0 (") and summary[1].endswith(f"{sweep / '0' / 'error.txt'}")
     assert "algo.lr=0.0 is not allowed" in (sweep / "0" / "error.txt").read_text()
     assert (sweep / "1" / "metrics.csv").is_file() and (sweep / "1" / "checkpoints" / "last.ckpt").is_file()
