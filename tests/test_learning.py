@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from tests.test_entrypoints import run_module
+from tests.runs import run_module
 
 # A uniformly random policy earns 0 in expectation: both-good and both-bad joint moves are equally likely.
 RANDOM_POLICY_RETURN = 0.0

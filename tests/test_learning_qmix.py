@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.test_entrypoints import read_csv, run_module
+from tests.runs import read_csv, run_module
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from liir.envs.smac.sc2.pool import Sc2EnvPool, Sc2WorkerError, worker_seed
 from liir.envs.smac.sim import SmacSim
 
 SEED = 7
-OPTIONS = dict(worker_env="sc2_faults:FaultyEnv", step_timeout=3.0, launch_timeout=120.0, max_failures=3)
+OPTIONS = dict(worker_env="sc2_faults:FaultyEnv", step_timeout=2.0, launch_timeout=120.0, max_failures=3)
 
 
 @pytest.fixture(scope="module")
