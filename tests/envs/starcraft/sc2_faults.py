@@ -22,7 +22,7 @@ FAULTS = ("hang", "crash", "raise", "protocol")  # plus "crash_always", which is
 
 class FaultyEnv(StarCraft2Env):
     def __init__(self, map_name: str = "3m", *, fault_dir: str, **kwargs: Any) -> None:
-        super().__init__(map_name, **kwargs)
+        super().__init__(map_name, compile=False, **kwargs)  # the pool tests time start-up: no compilation
         self.fault_dir = Path(fault_dir)
         self.child = subprocess.Popen(["sleep", "600"])
         (self.fault_dir / f"pids-{os.getpid()}").write_text(f"{os.getpid()} {self.child.pid}")

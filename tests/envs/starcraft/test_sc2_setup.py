@@ -29,7 +29,7 @@ class _RunConfig:
 
 class StarCraft2Env(_Sim):
     def __init__(self, map_name="8m", replay_dir="", **kwargs):
-        super().__init__(map_name, replay_dir=replay_dir, **kwargs)
+        super().__init__(map_name, replay_dir=replay_dir, compile=False, **kwargs)
         self.replay_dir, self._run_config = replay_dir, _RunConfig()
 
     def save_replay(self):

@@ -18,7 +18,7 @@ def random_actions(avail: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 @pytest.mark.parametrize("map_name", ["2s3z", "MMM", "1c3s5z"])
 def test_single_and_batched_faces_agree(map_name: str) -> None:
     batched = SmacSim(batch_size=1, device="cpu", seed=7, map_name=map_name)
-    single = StarCraft2Env(map_name=map_name, seed=7)
+    single = StarCraft2Env(map_name=map_name, seed=7, compile=False)
     gen = torch.Generator().manual_seed(0)
     out = batched.reset()
     obs, state = single.reset()

@@ -32,7 +32,7 @@ def test_illegal_action_names_env_agent_action() -> None:
     env.reset()
     with pytest.raises(UnavailableActionError, match=r"env 0, agent 1: action 7"):
         env.step(torch.tensor([[1, 7, 1], [1, 1, 1]]))
-    single = StarCraft2Env(map_name="3m")
+    single = StarCraft2Env(map_name="3m", compile=False)
     single.reset()
     with pytest.raises(AssertionError):
         single.step([0, 1, 1])  # no-op is only for dead agents
@@ -142,7 +142,7 @@ def test_time_limit_and_continuing_episode() -> None:
         assert bool(env.done[0])
         out = act(env, 1, 0, 0)  # an ended copy ignores actions until reset
         assert out.reward.item() == 0 and not bool(out.ended[0])
-    single = StarCraft2Env(map_name="3m", continuing_episode=True)
+    single = StarCraft2Env(map_name="3m", continuing_episode=True, compile=False)
     single.reset()
     single._sim.state.order[0, 3:] = Order.IDLE
     for _ in range(60):
@@ -164,7 +164,7 @@ def test_reset_mask_resets_only_selected_copies() -> None:
 
 
 def test_single_face_types_and_env_info() -> None:
-    env = StarCraft2Env(map_name="2s3z", seed=3)
+    env = StarCraft2Env(map_name="2s3z", seed=3, compile=False)
     obs, state = env.reset()
     assert isinstance(obs, list) and all(o.dtype == np.float32 and o.shape == (80,) for o in obs)
     assert state.dtype == np.float32 and state.shape == (120,)
@@ -193,7 +193,7 @@ def test_single_face_types_and_env_info() -> None:
 
 @pytest.mark.parametrize("map_name", ["3m", "5m_vs_6m", "MMM2"])
 def test_heuristic_ai_plays_and_reports_actions(map_name: str) -> None:
-    env = StarCraft2Env(map_name=map_name, heuristic_ai=True, heuristic_rest=True)
+    env = StarCraft2Env(map_name=map_name, heuristic_ai=True, heuristic_rest=True, compile=False)
     env.reset()
     actions = [1] * env.n_agents
     env.step(actions)

@@ -95,7 +95,7 @@ def test_liir_paper_sizes() -> None:
     ],
 )
 def test_flag_sizes_3m(flags: dict, obs: int, state: int) -> None:
-    env = StarCraft2Env(map_name="3m", **flags)
+    env = StarCraft2Env(map_name="3m", **flags, compile=False)
     assert (env.get_obs_size(), env.get_state_size()) == (obs, state)
     obs_list, st = env.reset()
     extra = int(flags.get("obs_timestep_number", False))  # SMAC's quirk: one element longer than get_obs_size
@@ -105,7 +105,7 @@ def test_flag_sizes_3m(flags: dict, obs: int, state: int) -> None:
 
 @pytest.mark.parametrize("name", sorted(MAX_REWARD))
 def test_max_reward(name: str) -> None:
-    env = StarCraft2Env(map_name=name)
+    env = StarCraft2Env(map_name=name, compile=False)
     env.reset()  # SMAC adds the enemies' health and shields at the first reset
     assert env.max_reward == MAX_REWARD[name]
 
@@ -158,7 +158,7 @@ def test_hydra_config_instantiates(name: str) -> None:
     )
     assert env.info.batch_size == 3 and env.info.episode_limit == limit
     assert env.info.metadata["backend"] == "sim"
-    single = StarCraft2Env(map_name=name)
+    single = StarCraft2Env(map_name=name, compile=False)
     single.reset()
     assert math.isclose(env.info.metadata["max_reward"], single.max_reward)
 

@@ -123,7 +123,7 @@ def hold(env: StarCraft2Env) -> list[int]:
 
 @pytest.mark.parametrize("map_name", sorted(TABLE))
 def test_attributes_have_smacs_values(map_name: str) -> None:
-    env = StarCraft2Env(map_name)
+    env = StarCraft2Env(map_name, compile=False)
     env.reset()
     for name, value in (COMMON | TABLE[map_name]).items():
         assert getattr(env, name) == value, name
@@ -134,7 +134,7 @@ def test_attributes_have_smacs_values(map_name: str) -> None:
 
 
 def test_helpers_have_smacs_values() -> None:
-    env = StarCraft2Env("MMM")
+    env = StarCraft2Env("MMM", compile=False)
     env.reset()
     kinds = [env.agents[i].unit_type for i in range(10)]
     assert kinds == [env.marauder_id] * 2 + [env.marine_id] * 7 + [env.medivac_id]
@@ -152,7 +152,7 @@ def test_helpers_have_smacs_values() -> None:
     assert env.get_surrounding_points(env.agents[0], include_self=True)[-1] == (int(p.x), int(p.y))
     assert len(env.get_surrounding_pathing(env.agents[0])) == 8 and len(env.get_surrounding_height(env.agents[0])) == 9
 
-    pz = StarCraft2Env("2s3z")
+    pz = StarCraft2Env("2s3z", compile=False)
     pz.reset()
     assert [pz.unit_max_shield(pz.agents[i]) for i in range(5)] == [80, 80, 50, 50, 50]
     assert [pz.get_unit_type_id(pz.agents[i], True) for i in range(5)] == [0, 0, 1, 1, 1]
@@ -163,7 +163,7 @@ def test_helpers_have_smacs_values() -> None:
 def test_constructor_positional_in_smacs_order_and_base_class() -> None:
     fields = [f.name for f in dataclasses.fields(SmacConfig) if f.name != "cooldown_jitter"]
     assert [a for a in SMAC_ARGS if a not in ("map_name", "seed")] == fields
-    env = StarCraft2Env("2s3z", 4, 3, "5", None, 11, True)
+    env = StarCraft2Env("2s3z", 4, 3, "5", None, 11, True, compile=False)
     assert (env.map_name, env._step_mul, env._move_amount, env.difficulty, env.seed(), env.continuing_episode) == (
         "2s3z",
         4,
@@ -173,14 +173,14 @@ def test_constructor_positional_in_smacs_order_and_base_class() -> None:
         True,
     )
     with pytest.raises(TypeError, match="multiple values"):
-        StarCraft2Env("3m", map_name="8m")
+        StarCraft2Env("3m", map_name="8m", compile=False)
     assert isinstance(env, MultiAgentEnv)
     with pytest.raises(NotImplementedError):
         MultiAgentEnv().step([0])
 
 
 def test_unit_dictionaries_stay_current() -> None:
-    env = StarCraft2Env("2s3z", seed=1)
+    env = StarCraft2Env("2s3z", seed=1, compile=False)
     assert env.agents == {} and env.enemies == {}
     env.reset()
     tags = {u.tag for u in env.agents.values()}
@@ -215,7 +215,7 @@ def test_unit_dictionaries_stay_current() -> None:
 
 def test_own_block_keeps_its_zero_slot_without_health_or_type_bits() -> None:
     flags = {"obs_all_health": False, "obs_own_health": False, "obs_timestep_number": True}
-    env = StarCraft2Env("3m", **flags)
+    env = StarCraft2Env("3m", **flags, compile=False)
     obs, _ = env.reset()
     assert env.get_obs_size() == 25 and all(o.shape == (26,) for o in obs)  # SMAC: size 25, vectors 26 long
     assert obs[0][-2] == 0 and obs[0].dtype == np.float64
@@ -224,7 +224,7 @@ def test_own_block_keeps_its_zero_slot_without_health_or_type_bits() -> None:
 
 
 def test_heuristic_ai_records_the_submitted_actions() -> None:
-    env = StarCraft2Env("3m", heuristic_ai=True)
+    env = StarCraft2Env("3m", heuristic_ai=True, compile=False)
     env.reset()
     actions = [1, 1, 1]
     env.step(actions)
@@ -234,7 +234,7 @@ def test_heuristic_ai_records_the_submitted_actions() -> None:
 
 
 def test_step_needs_reset() -> None:
-    env = StarCraft2Env("3m")
+    env = StarCraft2Env("3m", compile=False)
     with pytest.raises(NeedsResetError, match="no episode started"):
         env.step([1, 1, 1])
     env.reset()
@@ -246,7 +246,7 @@ def test_step_needs_reset() -> None:
 
 
 def test_out_of_range_actions_raise_smacs_exceptions() -> None:
-    env = StarCraft2Env("3m")
+    env = StarCraft2Env("3m", compile=False)
     env.reset()
     with pytest.raises(IndexError):
         env.step([9, 1, 1])
@@ -257,7 +257,7 @@ def test_out_of_range_actions_raise_smacs_exceptions() -> None:
 
 
 def test_types_and_values_before_and_after_reset() -> None:
-    env = StarCraft2Env("3m", state_timestep_number=True, obs_instead_of_state=True)
+    env = StarCraft2Env("3m", state_timestep_number=True, obs_instead_of_state=True, compile=False)
     assert env.max_reward == 3 * 10 + 200  # SMAC adds the enemies' pool at the first reset
     assert env.last_action.dtype == np.float64 and env.get_unit_types() is None
     env.reset()
@@ -268,7 +268,7 @@ def test_types_and_values_before_and_after_reset() -> None:
 
 
 def test_move_west_at_the_border_uses_float64_truncation() -> None:
-    env = StarCraft2Env("3s_vs_3z")  # the whole map is pathable
+    env = StarCraft2Env("3s_vs_3z", compile=False)  # the whole map is pathable
     env.reset()
     env._sim.state.pos[0, 0, 0] = 1.9e-10
     env._take(env._sim.observe())
@@ -287,7 +287,7 @@ def test_move_west_at_the_border_uses_float64_truncation() -> None:
     ],
 )
 def test_actions_in_every_form_smac_accepts(kind: str) -> None:
-    env = StarCraft2Env("3m")
+    env = StarCraft2Env("3m", compile=False)
     env.reset()
     acts = [1, 2, 3]
     given = {

@@ -9,9 +9,14 @@ game loops of ``Mechanics``, then scores the step and builds SMAC's features. Pr
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from torch._inductor.runtime.cache_dir_utils import cache_dir
 
 from liir.envs.base import BatchedEnv, EnvInfo, EnvOutput, check_actions_available, unavailable_choices
 from liir.envs.smac.maps import get_map
@@ -32,6 +37,8 @@ _JITTER_SALT = 0x51ED27
 # torch.compile keeps one compiled step per (map, batch size) and falls back to eager past its recompile
 # limit (8): a Hydra grid runs its jobs in one process, so it can see many more.
 RECOMPILE_LIMIT = 64
+log = logging.getLogger(__name__)
+_ANNOUNCED: set[str] = set()  # the compile keys whose first build this process has announced
 
 
 class SimCompileError(RuntimeError):
@@ -48,6 +55,7 @@ class SmacSim(BatchedEnv):
         seed: int,
         map_name: str,
         compile: bool = False,
+        eager_fallback: bool = False,
         **smac_kwargs: object,
     ) -> None:
         self.map = get_map(map_name)
@@ -68,9 +76,13 @@ class SmacSim(BatchedEnv):
         self.keys = rng.env_keys(seed, batch_size, self.device)
         self.moves = _MOVES.to(self.device) * float(self.cfg.move_amount)
         # the hot path: one env step with its features (torch.compile fuses them; about a minute to compile)
-        self._step = self._compiled(self._step_impl) if compile else self._step_impl
-        self._features = self._compiled(self._features_impl) if compile else self._features_impl
-        self._reset = self._compiled(self._reset_impl) if compile else self._reset_impl
+        self._use_eager()
+        if compile:
+            key = _compile_key(map_name, batch_size, self.device, self.cfg)
+            self._step, self._features, self._reset = (
+                self._compiled(fn, key, eager_fallback)
+                for fn in (self._step_impl, self._features_impl, self._reset_impl)
+            )
         order = self.map.order
         self._goal_segment = (
             tuple(torch.tensor(p, device=self.device) for p in (order.point, order.point2))
@@ -82,7 +94,6 @@ class SmacSim(BatchedEnv):
         self.state = dataclasses.replace(self._template, done=torch.ones_like(self._template.done))
         self._last_features = self._features_impl(self.state)
         self.avail = self._last_features[0] > 0
-        self.last_outcome: Outcome | None = None
         self.info = EnvInfo(
             n_agents=lay.n_agents,
             n_actions=lay.n_actions,
@@ -102,25 +113,43 @@ class SmacSim(BatchedEnv):
             },
         )
 
-    @staticmethod
-    def _compiled(fn: Callable) -> Callable:
+    def _use_eager(self) -> None:
+        self._step, self._features, self._reset = self._step_impl, self._features_impl, self._reset_impl
+
+    def _compiled(self, fn: Callable, key: str, eager_fallback: bool) -> Callable:
         """``fn`` compiled for fixed shapes; the C++ wrapper removes Python overhead between the small kernels.
 
-        Compilation happens at the first call; when it fails (e.g. no C++ compiler) ``SimCompileError`` says
-        how to run without it.
+        Compilation happens at the first call and is announced when no earlier process built ``fn`` for ``key``
+        (inductor's on-disk cache makes later builds take seconds). Dynamo's cache is per function, so later
+        instances with the same map and batch size reuse the build. When it fails (e.g. no C++ compiler),
+        ``SimCompileError`` says how to run without it, or with ``eager_fallback`` one warning says the
+        simulator runs uncompiled from then on.
         """
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
         compiled = torch.compile(fn, dynamic=False, options={"cpp_wrapper": True})
+        marker = Path(cache_dir()) / "liir" / f"{key}-{fn.__name__}"
+        built = False
 
         def call(*args: object) -> object:
+            nonlocal built
+            if not built and key not in _ANNOUNCED and not marker.exists():
+                _ANNOUNCED.add(key)
+                log.warning("compiling the %s step, about a minute, once", self.map.name)
             try:
-                return compiled(*args)
+                result = compiled(*args)
             except torch._dynamo.exc.BackendCompilerFailed as error:
                 cause = error.inner_exception
-                raise SimCompileError(
-                    f"torch.compile could not build the simulator step ({type(cause).__name__}: {cause}); "
-                    "run without it with env.env_args.sim.compile=false"
-                ) from error
+                failed = f"torch.compile could not build the simulator step ({type(cause).__name__}: {cause})"
+                if not eager_fallback:
+                    raise SimCompileError(f"{failed}; run without it with env.env_args.sim.compile=false") from error
+                log.warning("%s; running it uncompiled (about 15x slower)", failed)
+                self._use_eager()
+                return fn(*args)
+            if not built:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+                built = True
+            return result
 
         return call
 
@@ -192,7 +221,6 @@ class SmacSim(BatchedEnv):
             check_actions_available(actions, self.avail, ~old.done)
         self.last_actions = actions
         self.state = new
-        self.last_outcome = out
         return self._output(features, out.reward, terminated, out.timeout, out.won)
 
     def _step_impl(
@@ -298,3 +326,16 @@ class SmacSim(BatchedEnv):
             dead_allies=dead_allies,
             dead_enemies=dead_enemies,
         )
+
+
+@functools.cache
+def _source_digest() -> str:
+    """Digest of the SMAC package's sources: a code change invalidates the compile markers as it does the build."""
+    files = sorted(Path(__file__).resolve().parents[1].rglob("*.py"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
+def _compile_key(map_name: str, batch_size: int, device: torch.device, cfg: SmacConfig) -> str:
+    """What a compiled build depends on, as a file name."""
+    parts = (torch.__version__, _source_digest(), map_name, batch_size, device.type, repr(cfg))
+    return f"{map_name}-b{batch_size}-" + hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

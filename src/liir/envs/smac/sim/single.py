@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from liir.envs.base import UnavailableActionError
+from liir.envs.base import EnvOutput, UnavailableActionError
 from liir.envs.smac.sim.config import N_ACTIONS_NO_ATTACK, N_OBS_HEIGHT, N_OBS_PATHING, SHOOT_RANGE, SIGHT_RANGE
 from liir.envs.smac.sim.core import SmacSim
 from liir.envs.smac.sim.multiagentenv import MultiAgentEnv
 from liir.envs.smac.sim.roster import TYPE_BITS
 from liir.envs.smac.sim.state import SimState
+from liir.envs.smac.sim.vec import StepArrays, smac_stats
 from liir.envs.smac.terrain import MAP_SIZE, terrain
 from liir.envs.smac.units import RL_TYPE_BASE, UNIT_TYPES
 
@@ -108,7 +109,7 @@ class Unit:
 class StarCraft2Env(MultiAgentEnv):
     """One SMAC battle with SMAC's public interface (see the module docstring)."""
 
-    def __init__(self, *args: Any, device: str | torch.device = "cpu", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, device: str | torch.device = "cpu", compile: bool = True, **kwargs: Any) -> None:
         if len(args) > len(SMAC_ARGS):
             raise TypeError(f"StarCraft2Env takes at most {len(SMAC_ARGS)} positional arguments ({len(args)} given)")
         for name, value in zip(SMAC_ARGS, args, strict=False):
@@ -117,7 +118,7 @@ class StarCraft2Env(MultiAgentEnv):
             kwargs[name] = value
         map_name, seed = kwargs.pop("map_name", "8m"), kwargs.pop("seed", None)
         self._sim = sim = SmacSim(
-            batch_size=1, device=device, seed=0 if seed is None else seed, map_name=map_name, **kwargs
+            1, device, 0 if seed is None else seed, map_name, compile=compile, eager_fallback=True, **kwargs
         )
         lay, m, cfg = sim.layout, sim.map, sim.cfg
         for f in dataclasses.fields(cfg):
@@ -148,11 +149,13 @@ class StarCraft2Env(MultiAgentEnv):
         self.reward = 0.0
         self.renderer = self._run_config = self._sc2_proc = self._controller = None
         self.last_action = np.zeros((self.n_agents, self.n_actions))
+        self._eye = np.eye(self.n_actions)
         self._launched = False
         self._needs_reset = True
         self._prev: SimState | None = None  # the state before the last step (None right after a reset)
         self._units: tuple[SimState, dict[int, Unit], dict[int, Unit]] | None = None
-        self._obs_t = self._state_t = self._avail = torch.zeros(0)
+        self._arrays: StepArrays | None = None  # the last reset's or step's outputs
+        self._avail_lists: list[list[int]] | None = None  # their availability as SMAC's lists, made on first use
 
     # -- what SMAC learns from the game at the first reset ----------------------------------------------------
     def _launch(self) -> None:
@@ -195,7 +198,7 @@ class StarCraft2Env(MultiAgentEnv):
         actions_int = [int(a) for a in actions]
         if len(actions_int) != self.n_agents:
             raise AssertionError(f"expected {self.n_agents} actions, got {len(actions_int)}")
-        last_action = np.eye(self.n_actions)[np.array(actions_int)]  # IndexError past n_actions, as SMAC
+        last_action = self._eye[actions_int]  # IndexError past n_actions, as SMAC
         if not self.heuristic_ai and min(actions_int) < 0:
             raise AssertionError(f"Agent {int(np.argmin(actions_int))} cannot perform action {min(actions_int)}")
         acts = torch.tensor([a % self.n_actions for a in actions_int], device=self._sim.device).view(1, -1)
@@ -208,31 +211,36 @@ class StarCraft2Env(MultiAgentEnv):
         if self.heuristic_ai:  # SMAC overwrites the caller's actions with those taken
             for i, a in enumerate(self._sim.last_actions[0].tolist()):
                 actions[i] = a
-        self._take(out)
+        arrays = self._take(out)
         self._total_steps += 1
         self._episode_steps += 1
-        o = self._sim.last_outcome
-        assert o is not None
-        terminated = bool(o.battle_over[0] | o.timeout[0])
+        terminated = bool(arrays.ended[0])
         info: dict[str, Any] = {
-            "battle_won": bool(out.battle_won[0]),
-            "dead_allies": int(out.dead_allies[0]),
-            "dead_enemies": int(out.dead_enemies[0]),
+            "battle_won": bool(arrays.battle_won[0]),
+            "dead_allies": int(arrays.dead_allies[0]),
+            "dead_enemies": int(arrays.dead_enemies[0]),
         }
         if terminated:
             self.battles_game += 1
             self.battles_won += info["battle_won"]
             self._episode_count += 1
             self._needs_reset = True
-        if bool(o.timeout[0]):
+        if arrays.timeout[0]:
             self.timeouts += 1
             if self.continuing_episode:
                 info["episode_limit"] = True
-        self.reward = float(out.reward[0])
+        self.reward = float(arrays.reward[0])
         return self.reward, terminated, info
 
-    def _take(self, out: Any) -> None:
-        self._obs_t, self._state_t, self._avail = out.obs[0], out.state[0], out.avail_actions[0]
+    def _take(self, out: EnvOutput) -> StepArrays:
+        """Keeps ``out`` as numpy arrays: the getters read them instead of converting per call."""
+        self._arrays = StepArrays.of(out)
+        self._avail_lists = None
+        return self._arrays
+
+    def _current(self) -> StepArrays:
+        assert self._arrays is not None, "call reset() first"
+        return self._arrays
 
     # -- SMAC's unit dictionaries, built on access from the current state ----------------------------------------
     def _unit_dicts(self, st: SimState) -> tuple[dict[int, Unit], dict[int, Unit]]:
@@ -390,18 +398,18 @@ class StarCraft2Env(MultiAgentEnv):
         return np.float64 if self.obs_timestep_number else np.float32  # SMAC's np.append quirk
 
     def get_obs(self) -> list[np.ndarray]:
-        return [self.get_obs_agent(i) for i in range(self.n_agents)]
+        return list(self._current().obs[0].astype(self._obs_dtype()))
 
     def get_obs_agent(self, agent_id: int) -> np.ndarray:
-        assert self._launched, "call reset() first"
-        return self._obs_t[agent_id].cpu().numpy().astype(self._obs_dtype())
+        return self._current().obs[0, agent_id].astype(self._obs_dtype())
 
     def get_state(self) -> np.ndarray:
-        assert self._launched, "call reset() first"
-        return self._state_t.cpu().numpy().astype(np.float32)
+        return self._current().state[0].copy()
 
     def get_avail_agent_actions(self, agent_id: int) -> list[int]:
-        return [int(v) for v in self._avail[agent_id].tolist()]
+        if self._avail_lists is None:
+            self._avail_lists = self._current().avail[0].view(np.uint8).tolist()
+        return self._avail_lists[agent_id][:]
 
     def get_avail_actions(self) -> list[list[int]]:
         return [self.get_avail_agent_actions(i) for i in range(self.n_agents)]
@@ -466,14 +474,7 @@ class StarCraft2Env(MultiAgentEnv):
         }
 
     def get_stats(self) -> dict[str, float]:
-        return {
-            "battles_won": self.battles_won,
-            "battles_game": self.battles_game,
-            "battles_draw": self.timeouts,
-            "win_rate": self.battles_won / self.battles_game,
-            "timeouts": self.timeouts,
-            "restarts": self.force_restarts,
-        }
+        return smac_stats(self)
 
     # -- process management (nothing to manage) ---------------------------------------------------------------
     def seed(self) -> int | None:
