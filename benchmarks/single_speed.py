@@ -1,12 +1,15 @@
-"""Env-steps/s of the SMAC single-environment face (``StarCraft2Env``) in a pymarl-style loop, against the batched
-face at B = 1.
+"""Env-steps/s of the SMAC-style faces (``StarCraft2Env``, its PettingZoo wrapper, ``StarCraft2VecEnv``) against
+the batched face at B = 1.
 
-The single face's loop is what pymarl's episode runner does per step: ``get_obs``, ``get_state``, per-agent
+``single``: what pymarl's episode runner does per step: ``get_obs``, ``get_state``, per-agent
 ``get_avail_agent_actions``, then ``step`` with uniformly random available actions, ``reset`` when the episode
-ends. The batched face's loop is ``benchmarks/sim_speed.py``'s at B = 1 (tensors in, tensors out). Both run after a
-warm-up (which includes compilation on a cold cache) with one intra-op thread; prints one JSON line.
+ends. ``pettingzoo``: ``StarCraft2PZEnv.step`` with random actions from each agent's mask. ``vec``:
+``StarCraft2VecEnv`` with ``--vec-envs`` copies, ``get_obs``/``get_state``/``get_avail_actions`` and ``step`` per
+step, ended copies reset (counts env-steps: steps × copies). ``batched``: ``benchmarks/sim_speed.py``'s loop at
+B = 1 (tensors in, tensors out). All run after a warm-up (which includes compilation on a cold cache) with one
+intra-op thread; prints one JSON line.
 
-    python benchmarks/single_speed.py --map 2s3z [--steps 2000] [--eager] [--faces single,batched]
+    python benchmarks/single_speed.py --map 2s3z [--steps 2000] [--eager] [--faces single,pettingzoo,vec,batched]
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import random
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from liir.envs.smac import make_smac_env
 from liir.envs.smac.sim import StarCraft2Env
+from liir.envs.smac.sim.vec import StarCraft2VecEnv
 
 
 def pymarl_loop(env: StarCraft2Env, seed: int) -> Callable[[int], None]:
@@ -37,6 +42,43 @@ def pymarl_loop(env: StarCraft2Env, seed: int) -> Callable[[int], None]:
             _, terminated, _ = env.step(actions)
             if terminated:
                 env.reset()
+
+    return run
+
+
+def pettingzoo_loop(map_name: str, compile: bool, seed: int) -> Callable[[int], None]:
+    """``steps`` -> runs that many parallel-API steps of the PettingZoo wrapper with random masked actions."""
+    from liir.envs.smac.sim.pz_env import StarCraft2PZEnv  # the optional pettingzoo extra
+
+    env = StarCraft2PZEnv(map_name, seed=seed, compile=compile)
+    rng = random.Random(seed)
+    obs, _ = env.reset()
+
+    def run(steps: int) -> None:
+        nonlocal obs
+        for _ in range(steps):
+            actions = {a: rng.choice(obs[a]["action_mask"].nonzero()[0].tolist()) for a in env.agents}
+            obs = env.step(actions)[0]
+            if not env.agents:
+                obs, _ = env.reset()
+
+    return run
+
+
+def vec_loop(map_name: str, n_envs: int, compile: bool, seed: int) -> Callable[[int], None]:
+    """``steps`` -> runs that many steps of ``n_envs`` copies with random available actions."""
+    env = StarCraft2VecEnv(n_envs, map_name, seed=seed, compile=compile)
+    gen = np.random.default_rng(seed)
+    env.reset()
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            env.get_obs()
+            env.get_state()
+            keys = gen.random((n_envs, env.n_agents, env.n_actions))
+            _, terminated, _ = env.step(np.where(env.get_avail_actions() > 0, keys, -1.0).argmax(-1))
+            if terminated.any():
+                env.reset(terminated)
 
     return run
 
@@ -71,7 +113,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=50)
     p.add_argument("--eager", action="store_true", help="compile=False for both faces")
-    p.add_argument("--faces", default="single,batched", help="comma-separated: single, batched")
+    p.add_argument("--faces", default="single,batched", help="comma-separated: single, pettingzoo, vec, batched")
+    p.add_argument("--vec-envs", type=int, default=8, help="copies of the vec face")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -82,6 +125,13 @@ def main() -> None:
         env = StarCraft2Env(map_name=args.map, seed=args.seed, **({"compile": False} if args.eager else {}))
         result["single_construct_s"] = round(time.perf_counter() - t0, 2)
         result["single_steps_per_sec"] = round(rate(pymarl_loop(env, args.seed), args.warmup, args.steps))
+    if "pettingzoo" in faces:
+        result["pettingzoo_steps_per_sec"] = round(
+            rate(pettingzoo_loop(args.map, not args.eager, args.seed), args.warmup, args.steps)
+        )
+    if "vec" in faces:
+        run = vec_loop(args.map, args.vec_envs, not args.eager, args.seed)
+        result[f"vec{args.vec_envs}_env_steps_per_sec"] = round(rate(run, args.warmup, args.steps) * args.vec_envs)
     if "batched" in faces:
         result["batched_b1_steps_per_sec"] = round(
             rate(batched_loop(args.map, not args.eager, args.seed), args.warmup, args.steps)

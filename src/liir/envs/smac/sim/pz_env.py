@@ -53,7 +53,7 @@ class StarCraft2PZEnv(ParallelEnv):
     def _observe(self, agents: list[str]) -> dict[str, dict[str, np.ndarray]]:
         return {
             agent: {
-                "observation": self.env.get_obs_agent(self._ids[agent]).astype(np.float32),
+                "observation": np.asarray(self.env.get_obs_agent(self._ids[agent]), dtype=np.float32),
                 "action_mask": np.array(self.env.get_avail_agent_actions(self._ids[agent])[1:], dtype=np.int8),
             }
             for agent in agents
@@ -81,7 +81,8 @@ class StarCraft2PZEnv(ParallelEnv):
         self._frames += 1
         timed_out = self.env.timeouts > timeouts or (self.max_cycles is not None and self._frames >= self.max_cycles)
         live = self.agents
-        dead = {agent: self.env.get_unit_by_id(self._ids[agent]).health <= 0 for agent in live}
+        # SMAC offers the no-op to dead agents only: no unit records to build
+        dead = {agent: self.env.get_avail_agent_actions(self._ids[agent])[0] == 1 for agent in live}
         terminations = {agent: dead[agent] or (ended and not timed_out) for agent in live}
         truncations = {agent: timed_out and not terminations[agent] for agent in live}
         obs = self._observe(live)
