@@ -25,7 +25,6 @@ import torch
 
 from liir.envs.smac import make_smac_env
 from liir.envs.smac.sim import StarCraft2Env
-from liir.envs.smac.sim.vec import StarCraft2VecEnv
 
 
 def pymarl_loop(env: StarCraft2Env, seed: int) -> Callable[[int], None]:
@@ -67,6 +66,8 @@ def pettingzoo_loop(map_name: str, compile: bool, seed: int) -> Callable[[int], 
 
 def vec_loop(map_name: str, n_envs: int, compile: bool, seed: int) -> Callable[[int], None]:
     """``steps`` -> runs that many steps of ``n_envs`` copies with random available actions."""
+    from liir.envs.smac.sim.vec import StarCraft2VecEnv  # new with the fast faces: the older code lacks it
+
     env = StarCraft2VecEnv(n_envs, map_name, seed=seed, compile=compile)
     gen = np.random.default_rng(seed)
     env.reset()
@@ -111,7 +112,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--map", default="2s3z")
     p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1000,
+        help="steps first (after the compile, the first full garbage collections are slow)",
+    )
     p.add_argument("--eager", action="store_true", help="compile=False for both faces")
     p.add_argument("--faces", default="single,batched", help="comma-separated: single, pettingzoo, vec, batched")
     p.add_argument("--vec-envs", type=int, default=8, help="copies of the vec face")

@@ -8,6 +8,7 @@ game loops of ``Mechanics``, then scores the step and builds SMAC's features. Pr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -146,8 +147,9 @@ class SmacSim(BatchedEnv):
                 self._use_eager()
                 return fn(*args)
             if not built:
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
+                with contextlib.suppress(OSError):  # a read-only cache costs a repeated announcement, no more
+                    marker.parent.mkdir(parents=True, exist_ok=True)
+                    marker.touch()
                 built = True
             return result
 

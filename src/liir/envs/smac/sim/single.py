@@ -6,6 +6,10 @@ against SMAC runs unchanged. Differences: no game process (``render``/``save_rep
 stream comes from ``seed`` (0 when None), the ``*_RL`` unit-type ids start at ``RL_TYPE_BASE``, and ``step``
 raises ``NeedsResetError`` before the first ``reset`` and after the episode ended (SMAC would go on
 stepping a finished game).
+
+The step is compiled by default (``compile=False`` runs it eagerly; where torch.compile fails, one warning and
+eager): SMAC clients get the simulator's speed without knowing the flag. Each step's outputs become numpy arrays
+once, and the getters read them.
 """
 
 from __future__ import annotations
