@@ -57,9 +57,10 @@ class StarCraft2VecEnv:
 
     ``step`` takes (n_envs, n_agents) actions and returns (reward (B,), terminated (B,), info) with info's
     ``battle_won``, ``dead_allies``, ``dead_enemies`` and ``episode_limit`` (a time-out under
-    ``continuing_episode``, as SMAC's key) as (B,) arrays. A copy whose episode ended ignores its actions until
-    ``reset`` restarts it (all copies, or those of a (B,) bool ``mask``). The step is compiled by default, as in
-    ``StarCraft2Env``; an unavailable action raises ``UnavailableActionError`` naming copy, agent and action.
+    ``continuing_episode``, as SMAC's key) as (B,) arrays. A copy whose episode ended ignores its actions (any
+    index in range) until ``reset`` restarts it (all copies, or those of a (B,) bool ``mask``). The step is
+    compiled by default, as in ``StarCraft2Env``; an unavailable action raises ``UnavailableActionError`` naming
+    copy, agent and action.
     """
 
     def __init__(
