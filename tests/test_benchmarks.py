@@ -19,3 +19,8 @@ def test_train_speed_reports_one_result():
     assert (
         0 < result["learner_s_per_update"] and 0 < result["rollout_s_per_update"] and result["precision"] == "32-true"
     )
+
+
+def test_learn_speed_reports_one_result():
+    result = load("learn_speed").main(["env=pursuit1d", "algo=liir", "batch_size_run=4", "--repeats", "2"])
+    assert result["env_steps"] > 0 and result["learn_s_median"] > 0 and len(result["learn_s"]) == 2
