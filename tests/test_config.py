@@ -81,6 +81,12 @@ def test_every_smac_map_file_matches_the_smac_schema():
             ["algo=liir", "algo.normalisation_gradient=exact"],
             "algo.normalisation_gradient='exact' is not allowed; use one of constant, differentiable",
         ),
+        (
+            ["algo=liir", "algo.meta_grad_normalisation=l2"],
+            "algo.meta_grad_normalisation='l2' is not allowed; use one of unit, none",
+        ),
+        (["algo=liir", "algo.lookahead=adam"], "algo.lookahead='adam' is not allowed; use one of rmsprop, sgd"),
+        (["algo=liir", "algo.eta_optimiser=sgd"], "algo.eta_optimiser='sgd' is not allowed; use one of adam, rmsprop"),
         (["env=smac_3m", "env.backend=gpu"], "env.backend='gpu' is not allowed; use one of auto, sim, sc2"),
         (["env.env_args.target=moving"], "env.env_args.target='moving' is not allowed; use one of fixed, random"),
         (["algo=qmix", "algo.mixer.hypernet_layers=3"], "algo.mixer.hypernet_layers=3 is not allowed; use one of 1, 2"),

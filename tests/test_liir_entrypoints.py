@@ -3,8 +3,10 @@ Figure 2 outputs. (λ from the command line and LIIR's choices are checked in-pr
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from liir.checkpointing import CheckpointError
 from liir.evaluate import evaluate
 from tests.runs import read_csv
 
@@ -19,6 +21,8 @@ LIIR_METRICS = (
     "proxy_advantage_abs",
     "extrinsic_advantage_abs",
     "j_ex",
+    "meta_grad_norm",
+    "eta_step_norm",
 )
 
 
@@ -52,3 +56,23 @@ def test_evaluate_writes_the_intrinsic_reward_figure_and_auc(trained, tmp_path):
     assert -10 < report["r_in_mean_good"] < 10 and -10 < report["r_in_mean_bad"] < 10
     png = (tmp_path / "intrinsic_rewards.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda ckpt: ckpt["liir_run"]["config"]["algo"].pop("meta_grad_normalisation"), "missing 1 required"),
+        (lambda ckpt: ckpt["state_dict"].pop("critic.v_ex_net.net.0.weight"), "Missing key"),
+    ],
+    ids=["setting_added_since", "networks_changed_since"],
+)
+def test_checkpoint_of_another_liir_version_is_a_clear_error(trained, tmp_path, edit, message):
+    """A LIIR checkpoint written before a setting or a network was added (e.g. V_ex(s) before it was its own
+    network) is refused with a ``CheckpointError`` naming what does not fit, not a traceback."""
+    ckpt = torch.load(trained["liir"] / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    edit(ckpt)
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    with pytest.raises(CheckpointError, match=f"does not fit this liir version's liir .*{message}"):
+        evaluate(old, tmp_path / "eval", test_nepisode=4)
+    assert not (tmp_path / "eval").exists()

@@ -48,6 +48,9 @@ CriticTrainMode = choice("CriticTrainMode", "seq", "batch")
 MetaGrad = choice("MetaGrad", "exact", "reference", "frozen")
 AdvantageNormalisation = choice("AdvantageNormalisation", "masked", "padded", "none")
 NormalisationGradient = choice("NormalisationGradient", "constant", "differentiable")
+MetaGradNormalisation = choice("MetaGradNormalisation", "unit", "none")
+Lookahead = choice("Lookahead", "rmsprop", "sgd")
+EtaOptimiser = choice("EtaOptimiser", "adam", "rmsprop")
 ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
 
 
@@ -226,6 +229,9 @@ class LiirConfig(ActorCriticConfig):
     r_in_scale: float = MISSING
     advantage_normalisation: AdvantageNormalisation = MISSING
     normalisation_gradient: NormalisationGradient = MISSING
+    meta_grad_normalisation: MetaGradNormalisation = MISSING
+    lookahead: Lookahead = MISSING
+    eta_optimiser: EtaOptimiser = MISSING
     eta_grad_norm_clip: float | None = MISSING
     extrinsic_critic: ExtrinsicCritic = MISSING
 

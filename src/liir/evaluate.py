@@ -15,15 +15,17 @@ from typing import Any
 
 import hydra
 import lightning.pytorch as pl
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from liir import cli
-from liir.algos.base import NonFiniteLossError
+from liir.algos.base import MARLModule, NonFiniteLossError
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, non_finite, read_checkpoint
 from liir.config import ConfigError, validate
 from liir.data.runner import EpisodeRunner, summarise
+from liir.envs.base import BatchedEnv
 from liir.envs.smac import save_replays
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.intrinsic_analysis import has_action_labels, intrinsic_reward_report
@@ -55,8 +57,7 @@ def evaluate(
     pl.seed_everything(seed, verbose=False)
     torch_device = resolve_device(device or run_cfg.device)
     env = make_env(run_cfg, min(run_cfg.batch_size_run, n_episodes), torch_device, test_seed(seed))
-    module = make_module(run_cfg, env).to(torch_device)
-    module.load_state_dict(checkpoint["state_dict"])
+    module = rebuild_module(run_cfg, env, checkpoint["state_dict"], ckpt_path).to(torch_device)
     module.eval()
     output_dir.mkdir(parents=True, exist_ok=True)  # only once the checkpoint is known good
     replays: list[str] = []
@@ -82,6 +83,22 @@ def evaluate(
         "seed": seed,
         "ckpt_path": str(ckpt_path),
     }
+
+
+def rebuild_module(run_cfg: DictConfig, env: BatchedEnv, state_dict: dict[str, Any], ckpt_path: str) -> MARLModule:
+    """The checkpoint's module with its weights; a ``CheckpointError`` when this liir version builds other networks
+    or takes other settings than the ones the checkpoint was written with (e.g. LIIR's V_ex before it became a
+    network of the state)."""
+    try:
+        module = make_module(run_cfg, env)
+        module.load_state_dict(state_dict)
+    except (InstantiationException, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[-1]
+        raise CheckpointError(
+            f"checkpoint {str(ckpt_path)!r} does not fit this liir version's {run_cfg.algo.name} "
+            f"(written by another version?): {reason}"
+        ) from exc
+    return module
 
 
 @hydra.main(version_base="1.3", config_path=cli.CONF_DIR, config_name="evaluate")

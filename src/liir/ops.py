@@ -8,12 +8,13 @@ transitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import torch
 
 Params = Mapping[str, torch.Tensor]
+StepSizes = float | Mapping[str, torch.Tensor]  # one step size, or one (a tensor of each parameter's shape) per name
 LogPiFn = Callable[[Params], torch.Tensor]
 
 
@@ -74,6 +75,32 @@ def alive_agents(avail_actions: torch.Tensor) -> torch.Tensor:
     does not zero every agent of an environment whose action 0 is always available (yalidu/liir#7).
     """
     return avail_actions[..., 1:].any(-1)
+
+
+# --- gradients and optimiser steps ---
+def global_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all ``tensors`` taken together (as ``clip_grad_norm_`` measures a gradient)."""
+    return torch.sqrt(sum((t.detach() ** 2).sum() for t in tensors))
+
+
+def differences(after: Iterable[torch.Tensor], before: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    """``after − before`` tensor by tensor (e.g. an optimiser's step, from snapshots of the parameters)."""
+    return [a.detach() - b for a, b in zip(after, before, strict=True)]
+
+
+def unit_normalised(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``tensors`` divided by their ``global_norm`` (left as zeros when it is zero)."""
+    norm = global_norm(tensors)
+    scale = torch.where(norm > 0, 1.0 / norm, torch.zeros_like(norm))
+    return tuple(t * scale for t in tensors)
+
+
+def centre_per_action(values: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor, n_actions: int) -> torch.Tensor:
+    """``values`` (B, T, N) minus the mean over real entries that took the same action; 0 on padded entries."""
+    real = mask.unsqueeze(-1).expand_as(values)
+    onehot = torch.nn.functional.one_hot(actions, n_actions).to(values.dtype) * real.unsqueeze(-1)
+    means = (values.unsqueeze(-1) * onehot).sum((0, 1, 2)) / onehot.sum((0, 1, 2)).clamp(min=1)
+    return torch.where(real, values - means[actions], torch.zeros_like(values))
 
 
 # --- returns, baselines and advantages ---
@@ -157,21 +184,22 @@ def greedy_next_values(
 
 # --- LIIR's meta-gradient: the differentiable one-step lookahead (paper Eq. 6–9) ---
 def lookahead_params(
-    log_pi_fn: LogPiFn, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: float
+    log_pi_fn: LogPiFn, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: StepSizes
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """θ'(η) = θ + α·∇_θ J_proxy (differentiable in η) and log π̃_θ(u) (B, T, N), detached.
 
     J_proxy = mean over real (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective.
-    The step is **plain SGD with α = lr** (the paper's Eq. 6), not the RMSprop step the policy optimiser
-    takes: the paper states its meta-gradient for that update, and SGD keeps the meta-gradient free of
-    optimiser state, so it is exactly the finite-difference slope of J_ex(θ'(η)). Gradient clipping of
-    the real step is likewise not part of the lookahead.
+    ``step_size`` α is one number (plain SGD, the paper's Eq. 6) or a constant tensor per parameter (e.g.
+    lr / (√v + ε) from the policy optimiser's RMSprop statistics). Either way the step holds no η-dependent
+    optimiser state, so the meta-gradient is exactly the finite-difference slope of J_ex(θ'(η)). Gradient
+    clipping of the real step is not part of the lookahead.
     """
     names = list(params)
     log_pi = log_pi_fn(params)
     j_proxy = masked_mean(proxy_adv * log_pi, mask.unsqueeze(-1))
     grads = torch.autograd.grad(j_proxy, [params[k] for k in names], create_graph=True)
-    new_params = {k: params[k] + step_size * g for k, g in zip(names, grads, strict=True)}
+    steps = step_size if isinstance(step_size, Mapping) else dict.fromkeys(names, step_size)
+    new_params = {k: params[k] + steps[k] * g for k, g in zip(names, grads, strict=True)}
     return new_params, log_pi.detach()
 
 
@@ -189,7 +217,7 @@ def lookahead_extrinsic_objective(
     proxy_adv: torch.Tensor,
     extrinsic_adv: torch.Tensor,
     mask: torch.Tensor,
-    step_size: float,
+    step_size: StepSizes,
 ) -> torch.Tensor:
     """J_ex(θ'(η)): the meta objective, a scalar differentiable in η through ``proxy_adv``."""
     new_params, log_pi_old = lookahead_params(log_pi_fn, params, proxy_adv, mask, step_size)
@@ -203,7 +231,7 @@ def exact_eta_gradient(
     proxy_adv: torch.Tensor,
     extrinsic_adv: torch.Tensor,
     mask: torch.Tensor,
-    step_size: float,
+    step_size: StepSizes,
 ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     """(∇_η J_ex(θ'(η)) per tensor of ``eta_params`` — the *ascent* direction —, J_ex detached).
 

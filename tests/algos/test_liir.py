@@ -4,6 +4,7 @@ import pytest
 import torch
 from tests.fitting import fit
 
+from liir import ops
 from liir.algos.liir import LIIR
 from liir.data.episode import EpisodeBatch
 from liir.envs.base import EnvInfo
@@ -24,6 +25,9 @@ LIIR_ARGS = dict(
     eta_grad_norm_clip=None,
     extrinsic_critic="state",
     normalisation_gradient="differentiable",
+    meta_grad_normalisation="unit",
+    lookahead="rmsprop",
+    eta_optimiser="adam",
 )
 
 
@@ -52,7 +56,7 @@ def test_optimizers_own_disjoint_parameter_sets_and_each_step_changes_only_its_o
     agent, critic, eta = groups
     assert agent == {n for n in names.values() if n.startswith("controller.")}
     assert critic == {n for n in names.values() if n.startswith(("critic.trunk.", "critic.v_proxy_head."))}
-    assert eta == {n for n in names.values() if n.startswith(("critic.r_in_head.", "critic.v_ex_head."))}
+    assert eta == {n for n in names.values() if n.startswith(("critic.r_in_head.", "critic.v_ex_net."))}
     trainable = {n for n, p in module.named_parameters() if p.requires_grad}
     assert agent | critic | eta == trainable and len(agent) + len(critic) + len(eta) == len(trainable)
 
@@ -79,12 +83,12 @@ def test_frozen_eta_never_changes(pursuit_env, ac_hparams):
     env = pursuit_env(batch_size=4, episode_limit=5)
     module = make_liir(env.info, ac_hparams, meta_grad="frozen")
     r_in_head = copy.deepcopy(module.critic.r_in_head.state_dict())
-    v_ex_head = copy.deepcopy(module.critic.v_ex_head.state_dict())
+    v_ex_net = copy.deepcopy(module.critic.v_ex_net.state_dict())
     fit(module, env, t_max=60)
     assert module.t_env >= 60
     for key, value in module.critic.r_in_head.state_dict().items():
         torch.testing.assert_close(value, r_in_head[key], rtol=0, atol=0)
-    assert any(not torch.equal(v, v_ex_head[k]) for k, v in module.critic.v_ex_head.state_dict().items())
+    assert any(not torch.equal(v, v_ex_net[k]) for k, v in module.critic.v_ex_net.state_dict().items())
 
 
 def _agent_after_one_update(env_factory, ac_hparams, intrinsic_lambda: float, r_in_seed: int) -> torch.Tensor:
@@ -219,3 +223,52 @@ def test_constant_normalisation_statistics_pass_gradient_only_through_each_entry
     (through,) = torch.autograd.grad((normalise_advantages(adv, mask, "masked") * weights).sum(), adv)
     assert through.sum().abs() < 1e-9  # shifting every entry changes nothing
     assert not torch.allclose(through, constant)
+
+
+EXACT_ETA_GRADIENT = ops.exact_eta_gradient  # unpatched
+
+
+def _first_eta_steps(env_factory, ac_hparams, monkeypatch, scale: float, **overrides) -> torch.Tensor:
+    """The r_in head's change over LIIR's first three updates, with the exact meta-gradient multiplied by ``scale``."""
+    env = env_factory(batch_size=4, episode_limit=5, seed=3)
+    torch.manual_seed(0)
+    module = make_liir(env.info, ac_hparams, intrinsic_lambda=0.01, **overrides)
+    before = torch.cat([p.detach().flatten() for p in module.critic.r_in_head.parameters()])
+
+    def scaled(*args):
+        grads, j_ex = EXACT_ETA_GRADIENT(*args)
+        return tuple(scale * g for g in grads), j_ex
+
+    monkeypatch.setattr(ops, "exact_eta_gradient", scaled)
+    torch.manual_seed(1)  # the same action samples in every call
+    metrics = fit(module, env, t_max=60)["metrics"]
+    assert module.t_env == 60
+    after = torch.cat([p.detach().flatten() for p in module.critic.r_in_head.parameters()])
+    assert metrics["eta_step_norm"] > 0 and metrics["meta_grad_norm"] > 0
+    return after - before
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(meta_grad_normalisation="unit", eta_optimiser="adam"),
+        dict(meta_grad_normalisation="unit", eta_optimiser="rmsprop"),
+        dict(meta_grad_normalisation="none", eta_optimiser="adam"),
+    ],
+    ids=["unit_adam", "unit_rmsprop", "adam"],
+)
+def test_eta_steps_do_not_depend_on_the_meta_gradient_scale(pursuit_env, ac_hparams, monkeypatch, overrides):
+    """Scaling ∇_η J_ex by 100 leaves the first η steps unchanged (Adam alone: up to its ε = 1e-8, ~1%)."""
+    steps = _first_eta_steps(pursuit_env, ac_hparams, monkeypatch, 1.0, **overrides)
+    scaled = _first_eta_steps(pursuit_env, ac_hparams, monkeypatch, 100.0, **overrides)
+    tolerance = 1e-5 if overrides["meta_grad_normalisation"] == "unit" else 2e-2
+    torch.testing.assert_close(scaled, steps, rtol=tolerance, atol=tolerance * float(steps.abs().max()))
+
+
+def test_raw_meta_gradient_under_rmsprop_epsilon_moves_eta_by_its_scale(pursuit_env, ac_hparams, monkeypatch):
+    """The former η update (SGD lookahead, RMSprop with ε = 1e-5, raw meta-gradient of ~1e-5 norm here): ε swamps
+    √v, so the step is SGD-like and grows with the meta-gradient's scale."""
+    old = dict(meta_grad_normalisation="none", eta_optimiser="rmsprop", lookahead="sgd")
+    steps = _first_eta_steps(pursuit_env, ac_hparams, monkeypatch, 1.0, **old)
+    scaled = _first_eta_steps(pursuit_env, ac_hparams, monkeypatch, 100.0, **old)
+    assert scaled.norm() > 10 * steps.norm()

@@ -3,6 +3,7 @@ normalisation, behaviour log-probabilities and ``exact_meta_loss``, against cent
 
 import pytest
 import torch
+from tests.fitting import fit
 
 from liir import ops
 from liir.algos.liir import LIIR
@@ -22,6 +23,9 @@ LIIR_ARGS = dict(
     advantage_normalisation="masked",
     eta_grad_norm_clip=None,
     extrinsic_critic="state",
+    meta_grad_normalisation="none",
+    lookahead="sgd",
+    eta_optimiser="adam",
 )
 # a large lookahead step (lr) shows the second-order term; a constant ε; small heads keep the differences cheap
 OVERRIDES = dict(
@@ -51,48 +55,75 @@ def _batch(terminated: bool) -> EpisodeBatch:
     return batch
 
 
-def _setup(ac_hparams: dict, terminated: bool, normalisation_gradient: str = "constant"):
+def _setup(
+    ac_hparams: dict, terminated: bool, normalisation_gradient: str = "constant", meta_grad_normalisation: str = "none"
+):
     """A float64 LIIR module, a batch, θ, and the production proxy/extrinsic advantages as functions of η."""
     torch.manual_seed(1)
     batch = _batch(terminated)
     args = {**ac_hparams, **LIIR_ARGS, **OVERRIDES, "normalisation_gradient": normalisation_gradient}
+    args["meta_grad_normalisation"] = meta_grad_normalisation
     module = LIIR(INFO, **args).double()
     inputs = module.critic_inputs(batch).double()
     proxy_values = torch.randn(B, T, N, dtype=torch.float64)  # the proxy critics' values: constants here
     v_ex, ex_returns = module.extrinsic_values_and_returns(batch, inputs)
     ex_adv = ops.normalise_advantages((ex_returns - v_ex).detach(), batch.mask, "masked")
 
-    def raw_proxy_adv() -> torch.Tensor:
+    def raw_proxy_terms() -> tuple[torch.Tensor, torch.Tensor]:
         r_in = module.intrinsic_rewards_of_taken_actions(batch, inputs)
-        return module.proxy_returns(batch, inputs, r_in) - proxy_values
+        return r_in, module.proxy_returns(batch, inputs, r_in) - proxy_values
 
-    real = raw_proxy_adv().detach()[batch.mask.unsqueeze(-1).expand(B, T, N)]
+    real = raw_proxy_terms()[1].detach()[batch.mask.unsqueeze(-1).expand(B, T, N)]
 
-    def proxy_adv(perturbed: bool = False) -> torch.Tensor:
-        """The actor's normalised proxy advantages. ``perturbed`` (finite differences) with ``constant``
-        statistics: the mean and std stay at their unperturbed values, as the exact gradient treats them."""
+    def proxy_terms(perturbed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(r_in of the taken actions, the actor's normalised proxy advantages), both with their graph to η.
+        ``perturbed`` (finite differences) with ``constant`` statistics: the mean and std stay at their
+        unperturbed values, as the exact gradient treats them."""
+        r_in, raw = raw_proxy_terms()
         if perturbed and normalisation_gradient == "constant":
-            return (raw_proxy_adv() - real.mean()) / (real.std() + 1e-8)
-        return module.normalise_proxy_advantages(raw_proxy_adv(), batch.mask)
+            return r_in, (raw - real.mean()) / (real.std() + 1e-8)
+        return r_in, module.normalise_proxy_advantages(raw, batch.mask)
 
-    return module, batch, module.agent_parameters(), proxy_adv, ex_adv
+    return module, batch, module.agent_parameters(), proxy_terms, ex_adv
 
 
-@pytest.mark.parametrize("normalisation_gradient", ["constant", "differentiable"])
-@pytest.mark.parametrize("terminated", [True, False], ids=["terminated", "time_limited"])
+def _rmsprop_step_sizes(module: LIIR) -> dict[str, torch.Tensor]:
+    """Fixed per-parameter steps lr / (√v + ε) with a made-up v (the tests have no policy optimiser)."""
+    generator = torch.Generator().manual_seed(4)
+    lr, eps = module.hparams.lr, module.hparams.optim_eps
+    return {
+        name: lr / ((torch.rand(p.shape, generator=generator, dtype=p.dtype) * 4).sqrt() + eps)
+        for name, p in module.controller.named_parameters()
+    }
+
+
+@pytest.mark.parametrize(
+    ("terminated", "normalisation_gradient", "lookahead"),
+    [
+        (True, "constant", "sgd"),
+        (False, "constant", "sgd"),
+        (True, "differentiable", "sgd"),
+        (False, "differentiable", "sgd"),
+        (True, "constant", "rmsprop"),
+    ],
+    ids=["terminated", "time_limited", "terminated_differentiable", "time_limited_differentiable", "rmsprop"],
+)
 def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_objective(
-    ac_hparams, terminated, normalisation_gradient
+    ac_hparams, terminated, normalisation_gradient, lookahead, monkeypatch
 ):
-    module, batch, theta, proxy_adv, ex_adv = _setup(ac_hparams, terminated, normalisation_gradient)
+    module, batch, theta, proxy_terms, ex_adv = _setup(ac_hparams, terminated, normalisation_gradient)
+    if lookahead == "rmsprop":  # the production path with per-parameter steps, as the policy optimiser's v gives
+        steps = _rmsprop_step_sizes(module)
+        monkeypatch.setattr(module, "lookahead_step_sizes", lambda: steps)
     eta = list(module.critic.eta_parameters())
-    loss, j_ex = module.exact_meta_loss(batch, dict(theta), proxy_adv(), ex_adv)
+    loss, j_ex, _ = module.exact_meta_loss(batch, dict(theta), *proxy_terms(), ex_adv)
     grads = torch.autograd.grad(loss, eta, allow_unused=True)
-    log_pi_fn, lr = module.behaviour_log_pi(batch), module.hparams.lr
+    log_pi_fn, lr = module.behaviour_log_pi(batch), module.lookahead_step_sizes()
 
     def objective() -> float:
         """J_ex(θ'(η)) at the current η."""
         params = {k: v.clone().requires_grad_() for k, v in theta.items()}
-        adv = proxy_adv(perturbed=True)
+        _, adv = proxy_terms(perturbed=True)
         return float(ops.lookahead_extrinsic_objective(log_pi_fn, params, adv, ex_adv, batch.mask, lr).detach())
 
     assert objective() == pytest.approx(float(j_ex), rel=1e-12)
@@ -116,16 +147,56 @@ def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_o
     assert all(g is None for g in grads[2:])  # the V_ex head does not reach J_ex
 
 
-def test_lookahead_is_one_sgd_step_on_the_proxy_objective(ac_hparams):
-    module, batch, theta, proxy_adv, _ = _setup(ac_hparams, True)
+def _meta_loss_gradient(setup, ex_adv_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the r_in head's gradient of ``exact_meta_loss``, flattened; the reported ‖∇_η J_ex‖)."""
+    module, batch, theta, proxy_terms, ex_adv = setup
+    loss, _, norm = module.exact_meta_loss(batch, dict(theta), *proxy_terms(), ex_adv * ex_adv_scale)
+    grads = torch.autograd.grad(loss, list(module.critic.r_in_head.parameters()))
+    return torch.cat([g.flatten() for g in grads]), norm
+
+
+def test_unit_normalisation_keeps_the_meta_gradient_direction_at_unit_length_whatever_its_scale(ac_hparams):
+    """``unit``: the η loss's gradient is −∇_η J_ex / ‖∇_η J_ex‖ (``none``'s, checked against finite differences
+    above, rescaled), with the raw norm reported. Scaling J_ex by 100 (through the extrinsic advantages)
+    scales the raw norm by 100 and leaves the normalised gradient unchanged."""
+    raw_setup = _setup(ac_hparams, True, meta_grad_normalisation="none")
+    unit_setup = _setup(ac_hparams, True, meta_grad_normalisation="unit")
+    raw, raw_norm = _meta_loss_gradient(raw_setup, 1.0)
+    unit, unit_norm = _meta_loss_gradient(unit_setup, 1.0)
+    torch.testing.assert_close(raw_norm, raw.norm())
+    torch.testing.assert_close(unit_norm, raw_norm)
+    torch.testing.assert_close(unit, raw / raw.norm())
+    scaled_raw, scaled_raw_norm = _meta_loss_gradient(raw_setup, 100.0)
+    scaled_unit, _ = _meta_loss_gradient(unit_setup, 100.0)
+    torch.testing.assert_close(scaled_raw, 100.0 * raw)
+    torch.testing.assert_close(scaled_raw_norm, 100.0 * raw_norm)
+    torch.testing.assert_close(scaled_unit, unit)
+
+
+def test_rmsprop_lookahead_steps_by_the_policy_optimisers_statistics(pursuit_env, ac_hparams):
+    """``lookahead=rmsprop``: α = lr / (√v + ε) per agent parameter, v the policy optimiser's square average."""
+    env = pursuit_env(batch_size=2, episode_limit=3)
+    module = LIIR(env.info, **{**ac_hparams, **LIIR_ARGS, "normalisation_gradient": "constant", "lookahead": "rmsprop"})
+    fit(module, env)
+    steps = module.lookahead_step_sizes()
+    state = module.optimizers()[0].optimizer.state
+    for name, p in module.controller.named_parameters():
+        expected = ac_hparams["lr"] / (state[p]["square_avg"].sqrt() + ac_hparams["optim_eps"])
+        torch.testing.assert_close(steps[name], expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("lookahead", ["sgd", "rmsprop"])
+def test_lookahead_is_one_step_on_the_proxy_objective(ac_hparams, lookahead):
+    module, batch, theta, proxy_terms, _ = _setup(ac_hparams, True)
     params = {k: v.requires_grad_() for k, v in theta.items()}
     log_pi_fn = module.behaviour_log_pi(batch)
-    adv = proxy_adv()
-    new_params, log_pi_old = ops.lookahead_params(log_pi_fn, params, adv, batch.mask, module.hparams.lr)
+    _, adv = proxy_terms()
+    steps = _rmsprop_step_sizes(module) if lookahead == "rmsprop" else dict.fromkeys(params, module.hparams.lr)
+    new_params, log_pi_old = ops.lookahead_params(log_pi_fn, params, adv, batch.mask, steps)
     policy_loss = ops.policy_gradient_loss(log_pi_fn(params), adv, batch.mask)
     policy_loss.backward()
     for name, p in params.items():
-        torch.testing.assert_close(new_params[name].detach(), p.detach() - module.hparams.lr * p.grad)
+        torch.testing.assert_close(new_params[name].detach(), p.detach() - steps[name] * p.grad)
     assert not log_pi_old.requires_grad
     assert (log_pi_old[~batch.mask] == 0).all()
 

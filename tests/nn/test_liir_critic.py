@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -36,16 +37,40 @@ def test_inputs_for_one_time_slot():
 
 
 def test_parameter_count_on_3m():
+    """The authors' critic (V_ex a head on the agents' features), and the paper's (V_ex(s) a 128-128 network)."""
     assert coma_critic_input_dim(21, 30, 3, 9) == 108
     critic = LIIRCritic(108, n_agents=3, n_actions=9)
     assert sum(p.numel() for p in critic.parameters()) == 32_139
+    with_state_value = LIIRCritic(108, n_agents=3, n_actions=9, state_dim=48)
+    state_net = 48 * 128 + 128 + 128 * 128 + 128 + 128 + 1
+    assert sum(p.numel() for p in with_state_value.parameters()) == 32_139 - (3 * 128 + 1) + state_net
 
 
-def test_output_shapes_and_any_batch_size():
-    critic = LIIRCritic(coma_critic_input_dim(5, 4, 3, 4), n_agents=3, n_actions=4, hidden_dim=16)
+@pytest.mark.parametrize("state_dim", [None, 5])
+def test_output_shapes_and_any_batch_size(state_dim):
+    critic = LIIRCritic(coma_critic_input_dim(5, 4, 3, 4), n_agents=3, n_actions=4, hidden_dim=16, state_dim=state_dim)
     for b in (1, 2, 7):
-        v_proxy, r_in, v_ex = critic(coma_critic_inputs(*_inputs(b=b)))
-        assert v_proxy.shape == (b, 3, 3) and r_in.shape == (b, 3, 3, 4) and v_ex.shape == (b, 3)
+        state, obs, actions, last = _inputs(b=b)
+        features = critic.features(coma_critic_inputs(state, obs, actions, last))
+        v_ex = critic.state_value(state) if state_dim else critic.joint_action_value(features)
+        assert critic.proxy_values(features).shape == (b, 3, 3)
+        assert critic.intrinsic_rewards(features).shape == (b, 3, 3, 4) and v_ex.shape == (b, 3)
+
+
+def test_state_value_reads_the_state_alone():
+    """V_ex(s; φ): its input size is the state's, and new observations and actions leave it unchanged."""
+    critic = LIIRCritic(coma_critic_input_dim(5, 4, 3, 4), n_agents=3, n_actions=4, hidden_dim=16, state_dim=5)
+    assert critic.v_ex_net.net[0].in_features == 5 and critic.v_ex_head is None
+    state, obs, actions, last = _inputs()
+    _, other_obs, other_actions, other_last = _inputs()
+    value = critic.state_value(state)
+    assert not torch.equal(
+        coma_critic_inputs(state, obs, actions, last), coma_critic_inputs(state, other_obs, other_actions, other_last)
+    )
+    torch.testing.assert_close(critic.state_value(state), value, rtol=0, atol=0)
+    assert not torch.allclose(critic.state_value(state + 1.0), value)
+    with pytest.raises(ValueError, match="joint_action_value"):
+        LIIRCritic(20, n_agents=2, n_actions=3, hidden_dim=8).state_value(state)
 
 
 def test_r_in_within_scale():
@@ -57,14 +82,15 @@ def test_r_in_within_scale():
             p.mul_(5.0)
         features = critic.features(5.0 * coma_critic_inputs(*_inputs()).double())
         raw = critic.r_in_head(features)
-        r_in, _ = critic.eta_heads(features)
+        r_in = critic.intrinsic_rewards(features)
     assert raw.abs().max() > 2 * s  # the squashing is exercised
     assert r_in.abs().max() < s
     torch.testing.assert_close(r_in, s * torch.tanh(raw / s))
 
 
-def test_parameter_groups_disjoint_and_complete():
-    critic = LIIRCritic(20, n_agents=2, n_actions=3, hidden_dim=8)
+@pytest.mark.parametrize("state_dim", [None, 5])
+def test_parameter_groups_disjoint_and_complete(state_dim):
+    critic = LIIRCritic(20, n_agents=2, n_actions=3, hidden_dim=8, state_dim=state_dim)
     proxy = {id(p) for p in critic.proxy_parameters()}
     eta = {id(p) for p in critic.eta_parameters()}
     assert proxy.isdisjoint(eta)
@@ -73,8 +99,7 @@ def test_parameter_groups_disjoint_and_complete():
 
 def test_eta_heads_on_detached_features_leave_trunk_without_gradient():
     critic = LIIRCritic(coma_critic_input_dim(5, 4, 3, 4), n_agents=3, n_actions=4, hidden_dim=16)
-    features = critic.features(coma_critic_inputs(*_inputs()))
-    r_in, v_ex = critic.eta_heads(features.detach())
-    (r_in.sum() + v_ex.sum()).backward()
+    features = critic.features(coma_critic_inputs(*_inputs())).detach()
+    (critic.intrinsic_rewards(features).sum() + critic.joint_action_value(features).sum()).backward()
     assert all(p.grad is None for p in critic.proxy_parameters())
     assert all(p.grad is not None for p in critic.eta_parameters())

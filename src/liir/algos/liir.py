@@ -52,6 +52,9 @@ class LIIR(MARLModule):
         r_in_scale: float,
         advantage_normalisation: Literal["masked", "padded", "none"],
         normalisation_gradient: Literal["constant", "differentiable"],
+        meta_grad_normalisation: Literal["unit", "none"],
+        lookahead: Literal["sgd", "rmsprop"],
+        eta_optimiser: Literal["adam", "rmsprop"],
         eta_grad_norm_clip: float | None,
         extrinsic_critic: Literal["state", "joint_action"],
         optim_alpha: float,
@@ -85,7 +88,8 @@ class LIIR(MARLModule):
         self.controller = self.policy.controller
         info = env_info
         input_dim = coma_critic_input_dim(info.state_shape, info.obs_shape, info.n_agents, info.n_actions)
-        self.critic = LIIRCritic(input_dim, info.n_agents, info.n_actions, critic_hidden_dim, r_in_scale)
+        state_dim = info.state_shape if extrinsic_critic == "state" else None  # V_ex(s; φ): its own network
+        self.critic = LIIRCritic(input_dim, info.n_agents, info.n_actions, critic_hidden_dim, r_in_scale, state_dim)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_fitter = CriticFitter(self.critic, self.target_critic, critic_train_mode, target_update_interval)
 
@@ -94,8 +98,24 @@ class LIIR(MARLModule):
         return [
             rmsprop(self.controller.parameters(), hp.lr, hp.optim_alpha, hp.optim_eps),
             rmsprop(self.critic.proxy_parameters(), hp.critic_lr, hp.optim_alpha, hp.optim_eps),
-            rmsprop(self.critic.eta_parameters(), hp.eta_lr, hp.optim_alpha, hp.optim_eps),
+            self.eta_optimizer(),
         ]
+
+    def eta_optimizer(self) -> torch.optim.Optimizer:
+        """The optimiser of η (the r_in head) and V_ex.
+
+        ``reference`` takes the authors' exactly: RMSprop at ``critic_lr`` with the shared α and ε
+        (liir-reference §2.6). ``exact`` and ``frozen`` take ``eta_optimiser`` at ``eta_lr``: ``adam``, whose
+        step does not follow the meta-gradient's scale, or ``rmsprop`` with the shared α and ε, whose ε (1e-5)
+        exceeds the r_in head's RMS meta-gradient early on pursuit and turns it into SGD with a tiny step.
+        """
+        hp = self.hparams
+        params = self.critic.eta_parameters()
+        if hp.meta_grad == "reference":
+            return rmsprop(params, hp.critic_lr, hp.optim_alpha, hp.optim_eps)
+        if hp.eta_optimiser == "adam":
+            return torch.optim.Adam(params, lr=hp.eta_lr)
+        return rmsprop(params, hp.eta_lr, hp.optim_alpha, hp.optim_eps)
 
     # --- one training iteration ---
     def learn(self, rollout: Rollout) -> dict[str, float]:
@@ -114,7 +134,7 @@ class LIIR(MARLModule):
         proxy_adv = self.normalise_proxy_advantages(raw_proxy_adv, batch.mask)
         theta = self.agent_parameters()  # θ, from which the exact η step looks ahead
         actor_metrics = policy_gradient_step(self.policy, batch, proxy_adv.detach(), self.apply_actor_loss)  # 2
-        eta_metrics = self.eta_step(batch, theta, proxy_adv, ex_adv, proxy_returns, v_ex, ex_returns)  # step 3
+        eta_metrics = self.eta_step(batch, theta, r_in, proxy_adv, ex_adv, proxy_returns, v_ex, ex_returns)  # step 3
 
         intrinsic = intrinsic_reward_metrics(r_in.detach(), raw_proxy_adv.detach(), raw_ex_adv, batch.mask)
         intrinsic["intrinsic_lambda"] = float(hp.intrinsic_lambda)
@@ -158,27 +178,25 @@ class LIIR(MARLModule):
     def extrinsic_values_and_returns(
         self, batch: EpisodeBatch, inputs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """V_ex (B, T) with its graph to the V_ex head, and the TD(λ) extrinsic returns G^ex (B, T)."""
+        """V_ex (B, T) with its graph to V_ex's parameters, and the TD(λ) extrinsic returns G^ex (B, T)."""
         hp = self.hparams
-        ex_inputs = self.extrinsic_critic_inputs(batch, inputs)
         with torch.no_grad():
-            target_values = self.target_critic.extrinsic_value(self.target_critic.features(ex_inputs))
-        v_ex = self.critic.extrinsic_value(self.critic.features(ex_inputs).detach())
+            target_values = self.extrinsic_value(self.target_critic, batch, inputs)
+        v_ex = self.extrinsic_value(self.critic, batch, inputs)
         returns = ops.lambda_returns(batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
         return v_ex[:, :-1], returns
 
-    def extrinsic_critic_inputs(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
-        """What V_ex reads: the critic inputs, with every current action hidden for a state value.
+    def extrinsic_value(self, critic: LIIRCritic, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
+        """V_ex (B, T+1) by ``critic`` (the online or the target one).
 
-        ``state``: V_ex(s) as in the paper's A_ex = G_ex − V_ex(s), so the extrinsic advantage credits
-        the joint action; ``joint_action``: the authors' code, where V_ex sees every agent's current
-        action through the trunk features (liir-reference §1.2), a Q(s, u) whose advantage is ≈ 0 in
-        expectation for every action.
+        ``state``: the paper's V_ex(s; φ), a network of the state alone, so A_ex = G_ex − V_ex(s) credits
+        the joint action; ``joint_action``: the authors' head on the (detached) trunk features, which see
+        every agent's current action (liir-reference §1.2), a Q(s, u) whose advantage is ≈ 0 in expectation
+        for every action.
         """
-        if self.hparams.extrinsic_critic == "joint_action":
-            return inputs
-        no_actions = torch.zeros_like(batch.actions_onehot)
-        return coma_critic_inputs(batch.state, batch.obs, no_actions, batch.last_actions_onehot)
+        if self.hparams.extrinsic_critic == "state":
+            return critic.state_value(batch.state)
+        return critic.joint_action_value(critic.features(inputs).detach())
 
     def agent_parameters(self) -> AgentParams:
         """A detached copy of θ, named as in the controller (``torch.func.functional_call`` names)."""
@@ -188,25 +206,34 @@ class LIIR(MARLModule):
         self,
         batch: EpisodeBatch,
         theta: AgentParams,
+        r_in: torch.Tensor,
         proxy_adv: torch.Tensor,
         ex_adv: torch.Tensor,
         proxy_returns: torch.Tensor,
         v_ex: torch.Tensor,
         ex_returns: torch.Tensor,
     ) -> dict[str, float]:
-        """Step 3: one optimiser step of η (by ``meta_grad``) and of V_ex (regressed on G^ex, in every mode)."""
+        """Step 3: one optimiser step of η (by ``meta_grad``) and of V_ex (regressed on G^ex, in every mode).
+
+        Logs ``eta_step_norm``, the size ‖Δη‖ of the r_in head's step, and with ``exact`` ``meta_grad_norm``,
+        the size ‖∇_η J_ex‖ of the meta-gradient before ``meta_grad_normalisation``.
+        """
         hp = self.hparams
         v_ex_loss = ops.masked_mean((v_ex - ex_returns) ** 2, batch.mask)
         metrics: dict[str, float] = {"v_ex_loss": float(v_ex_loss.detach())}
         loss = v_ex_loss
         if hp.meta_grad == "exact":
-            meta_loss, j_ex = self.exact_meta_loss(batch, theta, proxy_adv, ex_adv)
-            loss, metrics["j_ex"] = loss + meta_loss, float(j_ex)
+            meta_loss, j_ex, grad_norm = self.exact_meta_loss(batch, theta, r_in, proxy_adv, ex_adv)
+            loss, metrics["j_ex"], metrics["meta_grad_norm"] = loss + meta_loss, float(j_ex), float(grad_norm)
         elif hp.meta_grad == "reference":
             meta_loss, coefficient = self.reference_meta_loss(batch, theta, ex_adv, proxy_returns)
             loss, metrics["meta_coefficient"] = loss + meta_loss, float(coefficient)
         params = list(self.critic.eta_parameters())
+        r_in_before = [p.detach().clone() for p in self.critic.r_in_head.parameters()]
         metrics["eta_grad_norm"] = self.optimise(self.optimizers()[2], loss, params, hp.eta_grad_norm_clip, "eta")
+        metrics["eta_step_norm"] = float(
+            ops.global_norm(ops.differences(self.critic.r_in_head.parameters(), r_in_before))
+        )
         return metrics
 
     def behaviour_log_pi(self, batch: EpisodeBatch) -> ops.LogPiFn:
@@ -222,19 +249,41 @@ class LIIR(MARLModule):
         return log_pi
 
     def exact_meta_loss(
-        self, batch: EpisodeBatch, theta: AgentParams, proxy_adv: torch.Tensor, ex_adv: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a loss whose η-gradient is −∇_η J_ex(θ'(η)), J_ex) (paper Eq. 6–9), looking ahead from θ.
+        self, batch: EpisodeBatch, theta: AgentParams, r_in: torch.Tensor, proxy_adv: torch.Tensor, ex_adv: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(a loss whose η-gradient is −∇_η J_ex(θ'(η)), scaled by ``meta_grad_normalisation``; J_ex; ‖∇_η J_ex‖).
 
         The lookahead mirrors the real policy step's objective (the same normalised advantages) with
-        plain SGD of step ``lr`` (see ``ops.lookahead_params`` for why).
+        plain SGD of step ``lr`` (see ``ops.lookahead_params`` for why). ∇_η J_ex is taken by the chain rule
+        through ``r_in`` (B, T, N), the taken actions' intrinsic rewards: ∂J_ex/∂r_in per sample, then
+        Σ ∂J_ex/∂r_in · ∇_η r_in. ``unit`` divides the meta-gradient by its norm, so the η optimiser's step
+        does not depend on its scale (α·λ times the policy's score function: ~1e-7 on pursuit, below
+        RMSprop's ε, where the step would shrink with it).
         """
         params = {name: p.requires_grad_() for name, p in theta.items()}
-        r_in_params = list(self.critic.r_in_head.parameters())
-        grads, j_ex = ops.exact_eta_gradient(
-            self.behaviour_log_pi(batch), params, r_in_params, proxy_adv, ex_adv, batch.mask, self.hparams.lr
+        (per_sample,), j_ex = ops.exact_eta_gradient(
+            self.behaviour_log_pi(batch), params, [r_in], proxy_adv, ex_adv, batch.mask, self.lookahead_step_sizes()
         )
-        return -sum((p * g).sum() for p, g in zip(r_in_params, grads, strict=True)), j_ex
+        r_in_params = list(self.critic.r_in_head.parameters())
+        grads = torch.autograd.grad(r_in, r_in_params, grad_outputs=per_sample, retain_graph=True)
+        norm = ops.global_norm(grads)
+        if self.hparams.meta_grad_normalisation == "unit":
+            grads = ops.unit_normalised(grads)
+        return -sum((p * g).sum() for p, g in zip(r_in_params, grads, strict=True)), j_ex, norm
+
+    def lookahead_step_sizes(self) -> float | dict[str, torch.Tensor]:
+        """α of the exact lookahead θ' = θ + α·∇_θ J_proxy. ``sgd``: ``lr`` (the paper's Eq. 6). ``rmsprop``:
+        lr / (√v + ε) per agent parameter, with v the policy optimiser's running average of squared gradients
+        after this update's real step (held constant), so θ' moves as the real RMSprop step does (LIRPG's
+        lookahead; gradient clipping aside)."""
+        hp = self.hparams
+        if hp.lookahead == "sgd":
+            return hp.lr
+        state = self.optimizers()[0].optimizer.state
+        return {
+            name: hp.lr / (state[p]["square_avg"].sqrt() + hp.optim_eps)
+            for name, p in self.controller.named_parameters()
+        }
 
     def reference_meta_loss(
         self, batch: EpisodeBatch, theta: AgentParams, ex_adv: torch.Tensor, proxy_returns: torch.Tensor
@@ -277,8 +326,7 @@ class LIIR(MARLModule):
     @torch.no_grad()
     def intrinsic_rewards(self, batch: EpisodeBatch) -> torch.Tensor:
         """r_in (B, T, N, A) of every action of every agent on stored episodes (for analysis)."""
-        _, r_in, _ = self.critic(self.critic_inputs(batch))
-        return r_in[:, :-1]
+        return self.critic.intrinsic_rewards(self.critic.features(self.critic_inputs(batch)))[:, :-1]
 
 
 def intrinsic_reward_metrics(
