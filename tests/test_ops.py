@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from liir import ops
 from liir.ops import lambda_returns
 
 GAMMA, LAM = 0.9, 0.5
@@ -67,3 +68,13 @@ def test_per_agent_values_and_rewards_broadcast_and_carry_gradients():
     assert rewards.grad[0, :, 0].tolist() == pytest.approx([(GAMMA * LAM) ** k for k in range(t)])
     team = lambda_returns(rewards.detach()[..., 0], values, term, mask, GAMMA, LAM)  # (B, T) reward broadcast
     assert team.shape == (b, t, n)
+
+
+def test_centre_per_action_removes_each_actions_mean_over_real_entries():
+    values = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]])  # (B=2, T=2, N=2)
+    actions = torch.tensor([[[0, 1], [0, 1]], [[1, 1], [2, 0]]])
+    mask = torch.tensor([[True, True], [True, False]])
+    centred = ops.centre_per_action(values, actions, mask, n_actions=3)
+    # real entries: action 0 -> 1, 3 (mean 2); action 1 -> 2, 4, 5, 6 (mean 4.25); the padded step is zeroed
+    expected = torch.tensor([[[-1.0, -2.25], [1.0, -0.25]], [[0.75, 1.75], [0.0, 0.0]]])
+    torch.testing.assert_close(centred, expected)

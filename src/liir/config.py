@@ -49,6 +49,7 @@ MetaGrad = choice("MetaGrad", "exact", "reference", "frozen")
 AdvantageNormalisation = choice("AdvantageNormalisation", "masked", "padded", "none")
 NormalisationGradient = choice("NormalisationGradient", "constant", "differentiable")
 MetaGradNormalisation = choice("MetaGradNormalisation", "unit", "none")
+MetaGradCentring = choice("MetaGradCentring", "actions", "none")
 Lookahead = choice("Lookahead", "rmsprop", "sgd")
 EtaOptimiser = choice("EtaOptimiser", "adam", "rmsprop")
 ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
@@ -230,6 +231,7 @@ class LiirConfig(ActorCriticConfig):
     advantage_normalisation: AdvantageNormalisation = MISSING
     normalisation_gradient: NormalisationGradient = MISSING
     meta_grad_normalisation: MetaGradNormalisation = MISSING
+    meta_grad_centring: MetaGradCentring = MISSING
     lookahead: Lookahead = MISSING
     eta_optimiser: EtaOptimiser = MISSING
     eta_grad_norm_clip: float | None = MISSING

@@ -96,7 +96,9 @@ def unit_normalised(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]
 
 
 def centre_per_action(values: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor, n_actions: int) -> torch.Tensor:
-    """``values`` (B, T, N) minus the mean over real entries that took the same action; 0 on padded entries."""
+    """``values`` (B, T, N) minus their mean over the real entries that took the same action (``actions`` (B, T, N));
+    0 on padded entries. Applied to LIIR's per-sample meta-gradient it removes the part shared by every sample of
+    an action, which would move r_in of that action alike in every state."""
     real = mask.unsqueeze(-1).expand_as(values)
     onehot = torch.nn.functional.one_hot(actions, n_actions).to(values.dtype) * real.unsqueeze(-1)
     means = (values.unsqueeze(-1) * onehot).sum((0, 1, 2)) / onehot.sum((0, 1, 2)).clamp(min=1)

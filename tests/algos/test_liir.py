@@ -26,6 +26,7 @@ LIIR_ARGS = dict(
     extrinsic_critic="state",
     normalisation_gradient="differentiable",
     meta_grad_normalisation="unit",
+    meta_grad_centring="none",
     lookahead="rmsprop",
     eta_optimiser="adam",
 )

@@ -24,6 +24,7 @@ LIIR_ARGS = dict(
     eta_grad_norm_clip=None,
     extrinsic_critic="state",
     meta_grad_normalisation="none",
+    meta_grad_centring="none",
     lookahead="sgd",
     eta_optimiser="adam",
 )
@@ -210,3 +211,23 @@ def test_ratio_is_one_without_lookahead(ac_hparams):
     )
     mask = batch.mask.double()
     torch.testing.assert_close(j_ex, (ex_adv * mask).sum() / mask.sum())
+
+
+def test_centred_meta_gradient_moves_eta_by_each_samples_difference_from_its_actions_mean(ac_hparams):
+    """``meta_grad_centring=actions``: η follows Σ_k (m_k − mean of m over samples of k's action)·∇_η r_in(k),
+    with m_k = ∂J_ex/∂r_in(k) per taken action."""
+    module, batch, theta, proxy_terms, ex_adv = _setup(ac_hparams, True)
+    module.hparams.meta_grad_centring = "actions"
+    loss, _, _ = module.exact_meta_loss(batch, dict(theta), *proxy_terms(), ex_adv)
+    head = list(module.critic.r_in_head.parameters())
+    got = torch.autograd.grad(loss, head)
+    r_in, adv = proxy_terms()
+    params = {k: v.clone().requires_grad_() for k, v in theta.items()}
+    (per_sample,), _ = ops.exact_eta_gradient(
+        module.behaviour_log_pi(batch), params, [r_in], adv, ex_adv, batch.mask, module.hparams.lr
+    )
+    centred = ops.centre_per_action(per_sample, batch.actions[:, :-1], batch.mask, A)
+    assert not torch.allclose(centred, per_sample)
+    expected = torch.autograd.grad(r_in, head, grad_outputs=-centred)  # the loss descends, η ascends J_ex
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e)

@@ -53,6 +53,7 @@ class LIIR(MARLModule):
         advantage_normalisation: Literal["masked", "padded", "none"],
         normalisation_gradient: Literal["constant", "differentiable"],
         meta_grad_normalisation: Literal["unit", "none"],
+        meta_grad_centring: Literal["actions", "none"],
         lookahead: Literal["sgd", "rmsprop"],
         eta_optimiser: Literal["adam", "rmsprop"],
         eta_grad_norm_clip: float | None,
@@ -264,6 +265,8 @@ class LIIR(MARLModule):
         (per_sample,), j_ex = ops.exact_eta_gradient(
             self.behaviour_log_pi(batch), params, [r_in], proxy_adv, ex_adv, batch.mask, self.lookahead_step_sizes()
         )
+        if self.hparams.meta_grad_centring == "actions":
+            per_sample = ops.centre_per_action(per_sample, batch.actions[:, :-1], batch.mask, self.env_info.n_actions)
         r_in_params = list(self.critic.r_in_head.parameters())
         grads = torch.autograd.grad(r_in, r_in_params, grad_outputs=per_sample, retain_graph=True)
         norm = ops.global_norm(grads)
