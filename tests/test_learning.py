@@ -1,6 +1,8 @@
 """Slow learning checks (`pytest -m slow`): the default recipes learn pursuit and SMAC 3m (simulator) on a CPU."""
 
 import csv
+import json
+import statistics
 
 import pytest
 
@@ -49,3 +51,26 @@ def test_smac_3m_greedy_win_rate_within_300k_env_steps(tmp_path, algo):
     with open(tmp_path / "run" / "metrics.csv") as f:
         wins = [float(r["test_battle_won_mean"]) for r in csv.DictReader(f) if r["test_battle_won_mean"]]
     assert wins[-1] >= 0.8, wins
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14's target (median AUC >= 0.95, every seed >= 0.85) is not reached: seeds 1-5 measured "
+    "0.84 / 0.42 / 0.86 / 0.71 / 0.72 (docs/liir.md, Figure 2); strict: reaching it fails until the mark goes",
+)
+def test_figure2_intrinsic_rewards_separate_good_from_bad_actions_on_seeds_1_to_5(tmp_path):
+    """The paper's Figure 2 by the documented commands: `liir.train experiment=pursuit_fig2 seed=<s>`, then
+    `liir.evaluate ckpt_path=<run>/checkpoints/last.ckpt test_nepisode=1000`; about a minute per seed."""
+    aucs = []
+    for seed in range(1, 6):
+        run = tmp_path / f"seed{seed}"
+        trained = run_module(
+            "liir.train", tmp_path, "experiment=pursuit_fig2", f"seed={seed}", "logger=csv", f"hydra.run.dir={run}"
+        )
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        ckpt = run / "checkpoints" / "last.ckpt"
+        evaluated = run_module("liir.evaluate", tmp_path, f"ckpt_path={ckpt}", "test_nepisode=1000")
+        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+        aucs.append(json.loads((run / "checkpoints" / "eval.json").read_text())["r_in_auc_good_vs_bad"])
+    assert statistics.median(aucs) >= 0.95 and min(aucs) >= 0.85, aucs

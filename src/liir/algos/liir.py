@@ -5,8 +5,9 @@ One training iteration on a batch of on-policy episodes (``LIIR.learn``, the pap
 1. **Proxy critics** V_proxy_i are fitted to TD(λ) returns of the proxy reward r + λ·r_in(s, u_i)
    (critic optimiser, ``critic_lr``; ``seq`` or ``batch`` as the other actor-critics).
 2. **Policy step** θ → θ' on the normalised proxy advantage G^p − V_proxy (agent optimiser, ``lr``).
-3. **η meta-step** (eta optimiser, ``eta_lr``): the intrinsic-reward head η ascends J_ex(θ'(η)) and
-   the extrinsic critic V_ex is fitted to TD(λ) returns of r. ``meta_grad`` picks how η learns:
+3. **η meta-step** (``eta_optimizer``): the intrinsic-reward head η ascends J_ex(θ'(η)) and the
+   extrinsic critic V_ex(s; φ) (a network of the state) is fitted to TD(λ) returns of r. ``meta_grad``
+   picks how η learns:
    ``exact`` (paper Eq. 6–9 by autograd through a differentiable lookahead from θ, ``ops.exact_eta_gradient``),
    ``reference`` (the authors' factorised surrogate with its sign and probability quirks,
    liir-reference §2.4) or ``frozen`` (η never changes; V_ex is still fitted so its metrics stay
@@ -39,7 +40,7 @@ AgentParams = dict[str, torch.Tensor]
 
 
 class LIIR(MARLModule):
-    """LIIR with three optimisers: agent θ (``lr``), proxy critic (``critic_lr``) and η + V_ex (``eta_lr``)."""
+    """LIIR with three optimisers: agent θ (``lr``), proxy critic (``critic_lr``) and η + V_ex (``eta_optimizer``)."""
 
     def __init__(
         self,
@@ -254,12 +255,13 @@ class LIIR(MARLModule):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(a loss whose η-gradient is −∇_η J_ex(θ'(η)), scaled by ``meta_grad_normalisation``; J_ex; ‖∇_η J_ex‖).
 
-        The lookahead mirrors the real policy step's objective (the same normalised advantages) with
-        plain SGD of step ``lr`` (see ``ops.lookahead_params`` for why). ∇_η J_ex is taken by the chain rule
+        The lookahead mirrors the real policy step's objective (the same normalised advantages) with the step
+        sizes of ``lookahead_step_sizes`` (see ``ops.lookahead_params``). ∇_η J_ex is taken by the chain rule
         through ``r_in`` (B, T, N), the taken actions' intrinsic rewards: ∂J_ex/∂r_in per sample, then
-        Σ ∂J_ex/∂r_in · ∇_η r_in. ``unit`` divides the meta-gradient by its norm, so the η optimiser's step
-        does not depend on its scale (α·λ times the policy's score function: ~1e-7 on pursuit, below
-        RMSprop's ε, where the step would shrink with it).
+        Σ ∂J_ex/∂r_in · ∇_η r_in. ``meta_grad_centring=actions`` first subtracts from ∂J_ex/∂r_in its mean over
+        the samples of each action. ``unit`` divides the meta-gradient by its norm, so the η optimiser's step
+        does not depend on its scale (α·λ times the policy's score function: ~1e-7 on pursuit with the SGD
+        lookahead, below RMSprop's ε, where the step would shrink with it).
         """
         params = {name: p.requires_grad_() for name, p in theta.items()}
         (per_sample,), j_ex = ops.exact_eta_gradient(
@@ -282,7 +284,8 @@ class LIIR(MARLModule):
         hp = self.hparams
         if hp.lookahead == "sgd":
             return hp.lr
-        state = self.optimizers()[0].optimizer.state
+        policy_optimizer = self.optimizers()[0]
+        state = getattr(policy_optimizer, "optimizer", policy_optimizer).state  # Lightning's wrapper, or the optimiser
         return {
             name: hp.lr / (state[p]["square_avg"].sqrt() + hp.optim_eps)
             for name, p in self.controller.named_parameters()
