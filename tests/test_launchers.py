@@ -3,14 +3,18 @@ and the paper's Figure-3 grid as one experiment."""
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 
+from liir import grid
 from tests.configs import compose_cfg
 from tests.runs import SHORT_RUN, module_env, read_csv, run_module, wandb_run_file
 
@@ -76,3 +80,39 @@ def test_the_figure3_experiment_is_the_papers_grid_under_pymarls_protocol():
 def test_each_launcher_composes_with_the_figure3_experiment(launcher):
     cfg = compose_cfg("experiment=liir_figure3", f"hydra/launcher={launcher}", return_hydra_config=True)
     assert launcher.split("_")[-1].lower() in cfg.hydra.launcher._target_.lower()
+
+
+def launched_by(pid: int) -> list[int]:
+    """The live processes started by the liir launcher ``pid`` (they carry its mark in their environment)."""
+    mark = f"{grid.LAUNCHER}={socket.gethostname()}:{pid}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def test_sigterm_to_a_joblib_grid_saves_every_running_job_and_leaves_no_worker(tmp_path):
+    """Killing the launcher used to leave its workers training on as orphans that never saved."""
+    sweep = tmp_path / "sweep"
+    args = [*TINY, "t_max=10000000", "logger=csv", "callbacks.progress_bar=null", "seed=1,2"]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "liir.train", "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         f"hydra.sweep.dir={sweep}", *args],
+        cwd=tmp_path, env=module_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    metrics = [sweep / str(job) / "metrics.csv" for job in (0, 1)]
+    deadline = time.monotonic() + 240
+    while not all(path.is_file() and len(read_csv(path)) > 1 for path in metrics) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    launcher.send_signal(signal.SIGTERM)
+    launcher.wait(timeout=30)
+    while launched_by(launcher.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not launched_by(launcher.pid)
+    for job in (0, 1):
+        assert (sweep / str(job) / "checkpoints" / "last.ckpt").is_file()
+        assert "SIGTERM at t_env=" in (sweep / str(job) / "train.log").read_text()

@@ -7,24 +7,19 @@ multi-line report of a composition error. ``run`` asks Hydra to re-raise instead
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import re
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import (
     ConfigCompositionException,
     InstantiationException,
     MissingConfigException,
     OverrideParseException,
 )
-from hydra.experimental.callback import Callback as HydraCallback
-from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from liir import warning_filters
@@ -81,34 +76,3 @@ def describe_composition_error(exc: Exception) -> str:
             return f"{cause.full_key}={cause.value!r} is not allowed; use one of {choices[1]}"
         return f"{cause.full_key}={cause.value!r} is not allowed: {reason}"
     return " ".join(str(exc).split())
-
-
-ERROR_FILE = "error.txt"  # a failed grid job's traceback, in its output directory
-FAILED_JOBS: list[str] = []  # the last grid's failed jobs, one summary line each
-
-
-def record_failed_job(exc: BaseException) -> None:
-    """Write the traceback into the job's output directory, so failed grid cells are findable."""
-    path = Path(HydraConfig.get().runtime.output_dir) / ERROR_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(exc)))
-    logging.getLogger("liir").error("job failed; traceback in %s", path)
-
-
-def failed_jobs(sweep_dir: Path) -> list[str]:
-    """``job <num> (<overrides>): <error file>`` for each job of the grid in ``sweep_dir`` that failed, by number."""
-    found = []
-    for path in sweep_dir.rglob(ERROR_FILE):
-        hydra_cfg = OmegaConf.load(path.parent / ".hydra" / "hydra.yaml").hydra
-        num, overrides = hydra_cfg.job.num, " ".join(hydra_cfg.overrides.task)
-        found.append((num, f"job {num} ({overrides}): {path}"))
-    return [line for _, line in sorted(found)]
-
-
-class GridSummary(HydraCallback):
-    """Collects a finished grid's failed jobs from their error files (``hydra.callbacks`` in conf/config.yaml), so
-    the summary is the same whichever launcher ran the jobs, in this process or in others. It lives here, not in
-    the ``__main__`` module, so that the entry point reads the list Hydra's instance filled."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        FAILED_JOBS[:] = failed_jobs(Path(config.hydra.sweep.dir))

@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from liir import cli, warning_filters
+from liir import cli, grid, warning_filters
 from liir.algos.base import NonFiniteLossError
 from liir.build import (
     env_tags,
@@ -202,13 +202,14 @@ def is_multirun() -> bool:
 def run_job(cfg: DictConfig) -> float | None:
     """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
     warning_filters.install()  # again here: a launcher may run the job in a fresh worker process
-    (Path(HydraConfig.get().runtime.output_dir) / cli.ERROR_FILE).unlink(missing_ok=True)  # a rerun job's old failure
+    grid.stop_with_launcher()
+    (Path(HydraConfig.get().runtime.output_dir) / grid.ERROR_FILE).unlink(missing_ok=True)  # a rerun job's old failure
     try:
         return train(cfg).get("test_return_mean")
     except Terminated as exc:
-        grid = "; the grid stops here, its later jobs were not run" if is_multirun() else ""
-        print(f"liir: error: {exc}{grid}", file=sys.stderr)
-        sys.exit(SIGTERM_EXIT)
+        rest = "; the grid stops here, its later jobs were not run" if is_multirun() else ""
+        print(f"liir: error: {exc}{rest}", file=sys.stderr)
+        grid.exit_job(SIGTERM_EXIT)
     except Exception as exc:
         error = cli.unwrap(exc)
         clear = isinstance(error, CLEAR_ERRORS)
@@ -217,17 +218,18 @@ def run_job(cfg: DictConfig) -> float | None:
                 cli.fail(str(error))
             raise
         print(f"liir: error: {error if clear else f'job failed with {type(error).__name__}: {error}'}", file=sys.stderr)
-        cli.record_failed_job(exc)
+        grid.record_failed_job(exc)
     return None
 
 
 def main() -> None:
     """Run the job or grid; a grid in which jobs failed ends with their summary and exit status 1."""
-    cli.FAILED_JOBS.clear()
+    grid.FAILED_JOBS.clear()
+    grid.mark_launcher()
     cli.run(run_job)
-    if cli.FAILED_JOBS:
-        summary = "".join(f"\n  {line}" for line in cli.FAILED_JOBS)
-        print(f"liir: error: {len(cli.FAILED_JOBS)} grid job(s) failed; tracebacks in:{summary}", file=sys.stderr)
+    if grid.FAILED_JOBS:
+        summary = "".join(f"\n  {line}" for line in grid.FAILED_JOBS)
+        print(f"liir: error: {len(grid.FAILED_JOBS)} grid job(s) failed; tracebacks in:{summary}", file=sys.stderr)
         sys.exit(1)
 
 
