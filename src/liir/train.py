@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from liir import cli
+from liir import cli, warning_filters
 from liir.algos.base import NonFiniteLossError
 from liir.build import (
     env_tags,
@@ -236,6 +236,7 @@ def record_failed_job(exc: BaseException) -> None:
 def main() -> None:
     """Run the job or grid; a grid in which jobs failed ends with their summary and exit status 1."""
     FAILED_JOBS.clear()
+    warning_filters.install()
     cli.run(run_job)
     if FAILED_JOBS:
         summary = "".join(f"\n  {line}" for line in FAILED_JOBS)

@@ -1,0 +1,23 @@
+"""Which command-line overrides make runs measure different things: the one rule that groups seeds, both into
+W&B groups (``liir.loggers``) and into the cells of a report (``liir.report``).
+
+Kept free of Lightning and torch so that ``python -m liir.report`` starts in a second or two.
+"""
+
+from __future__ import annotations
+
+# Overrides that do not change what is being measured, so they never split a group.
+NON_GROUPING_KEYS = ("seed", "ckpt_path", "logger", "device", "hydra")
+
+
+def splits_groups(override: str) -> bool:
+    """Whether runs that differ in ``override`` measure different things: not the env/algo choice (each grouping
+    names them itself) nor a run-plumbing key, but any other key, ``algo.lr`` or ``env.env_args.…`` included."""
+    key = override.lstrip("+~").split("=")[0]
+    return key not in ("env", "algo") and key.split(".")[0] not in NON_GROUPING_KEYS
+
+
+def group_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that split groups, sorted: runs of one env and algo that agree on these are seeds of one
+    configuration."""
+    return sorted(o for o in overrides if splits_groups(o))
