@@ -18,7 +18,7 @@ import sys
 import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +72,17 @@ class Group:
     """The seeds of one cell, cut to their common length: the curves on a common step grid, their statistics."""
 
     runs: list[Run]
-    grid: np.ndarray  # env steps: multiples of test_interval up to ``horizon``
+    grid: np.ndarray  # env steps: multiples of ``interval`` up to ``horizon``
     horizon: int  # env steps behind the cell: the shortest seed's last test
+    interval: int  # the seeds' test_interval
     curves: dict[str, dict[str, Estimate]]  # metric -> statistic -> estimate along the grid
     notes: list[str] = field(default_factory=list)
+
+    def tests(self, run: Run, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """A seed's tests that count at the cell's steps: those before ``horizon`` plus one test interval. Seeds
+        test a few episodes apart, so a complete seed's final test can come a little after the shortest one's."""
+        kept = run.steps < self.horizon + self.interval
+        return run.steps[kept], run.values[metric][kept]
 
     @property
     def first(self) -> Run:
@@ -174,15 +181,16 @@ def group_runs(runs: list[Run], boot: Bootstrap) -> list[Group]:
 def make_group(runs: list[Run], boot: Bootstrap) -> Group:
     """Cut the seeds to the shortest one's last test and put their curves on the grid of test_interval steps."""
     horizon = int(min(run.steps[-1] for run in runs))
-    grid = np.arange(0, horizon + 1, max(run.test_interval for run in runs))
+    interval = max(run.test_interval for run in runs)
+    grid = np.arange(0, horizon + 1, interval)
     curves = {
         metric: boot.estimate([np.stack([on_grid(run.steps, run.values[metric], grid) for run in runs])])
         for metric in runs[0].values
     }
-    return Group(runs, grid, horizon, curves, notes=length_notes(runs, horizon))
+    return Group(runs, grid, horizon, interval, curves, notes=length_notes(runs, horizon, interval))
 
 
-def length_notes(runs: list[Run], horizon: int) -> list[str]:
+def length_notes(runs: list[Run], horizon: int, interval: int) -> list[str]:
     """What is missing or uneven among a cell's seeds: unfinished runs, unequal lengths, repeated seeds."""
     notes = [
         f"seed {run.seed} stopped at {int(run.steps[-1]):,} of t_max {run.t_max:,} steps ({run.path})"
@@ -190,7 +198,7 @@ def length_notes(runs: list[Run], horizon: int) -> list[str]:
         if run.steps[-1] < run.t_max
     ]
     longest = int(max(run.steps[-1] for run in runs))
-    if longest - horizon >= max(run.test_interval for run in runs):
+    if longest // interval > horizon // interval:
         notes.append(
             f"seeds end between {horizon:,} and {longest:,} steps: curves and results are cut at {horizon:,}, "
             "where every seed has results"
@@ -201,14 +209,9 @@ def length_notes(runs: list[Run], horizon: int) -> list[str]:
     return notes
 
 
-def tests_until(run: Run, metric: str, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    kept = run.steps <= horizon
-    return run.steps[kept], run.values[metric][kept]
-
-
 def finals_and_bests(group: Group, metric: str) -> dict[str, np.ndarray]:
-    """Per seed: its last test at the cell's horizon and its best test up to it."""
-    tests = [tests_until(run, metric, group.horizon)[1] for run in group.runs]
+    """Per seed: its last test at the cell's steps and its best test up to them."""
+    tests = [group.tests(run, metric)[1] for run in group.runs]
     return {"final": np.array([v[-1] for v in tests]), "best": np.array([v.max() for v in tests])}
 
 
@@ -227,11 +230,7 @@ def cell_row(group: Group, cfg: ReportConfig, boot: Bootstrap) -> dict[str, obje
     }
     for kind, scores in finals_and_bests(group, metric).items():
         row |= estimate_columns(kind, boot.estimate([scores]))
-    crossings = (
-        [first_crossing(*tests_until(run, WIN, group.horizon), cfg.threshold) for run in group.runs]
-        if metric == WIN
-        else []
-    )
+    crossings = [first_crossing(*group.tests(run, WIN), cfg.threshold) for run in group.runs] if metric == WIN else []
     median_crossing = float(np.median(crossings)) if crossings else np.inf
     row["steps_to_threshold"] = int(median_crossing) if np.isfinite(median_crossing) else ""
     row["threshold_reached"] = f"{int(np.isfinite(crossings).sum())}/{len(crossings)}" if crossings else ""
@@ -447,7 +446,7 @@ def marl_eval_json(groups: list[Group]) -> dict:
                 f"step_{i}": {"step_count": int(step), **{m: [rounded(v[i])] for m, v in values.items()}}
                 for i, step in enumerate(group.grid)
             }
-            final = {SHORT[m]: [rounded(tests_until(run, m, group.horizon)[1][-1])] for m in run.values}
+            final = {SHORT[m]: [rounded(group.tests(run, m)[1][-1])] for m in run.values}
             runs[name] = {**steps, "absolute_metrics": final}
     return data
 
@@ -465,12 +464,12 @@ def run_names(runs: list[Run]) -> list[str]:
 def log_to_wandb(out: Path, figures: list[Path], rows: list[dict[str, object]], cfg: ReportConfig) -> str:
     """Log the figures and the summary table to a new W&B run (offline unless ``WANDB_MODE`` says otherwise)."""
     mode = os.environ.get("WANDB_MODE", "offline")
-    run = wandb.init(project=cfg.wandb_project, job_type="report", dir=str(out), mode=mode, config=dict(cfg))
+    run = wandb.init(project=cfg.wandb_project, job_type="report", dir=str(out), mode=mode, config=asdict(cfg))
     columns = list(dict.fromkeys(key for row in rows for key in row))
     table = wandb.Table(columns=columns, data=[[row.get(c, "") for c in columns] for row in rows])
     run.log({"summary": table, **{path.stem: wandb.Image(str(path)) for path in figures}})
     run.finish()
-    return run.dir
+    return str(Path(run.dir).parent)
 
 
 # --- the command ----------------------------------------------------------------------------------------------------
