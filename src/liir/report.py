@@ -250,8 +250,8 @@ def estimate_columns(kind: str, estimates: dict[str, Estimate]) -> dict[str, flo
 
 
 def across_maps_rows(groups: list[Group], boot: Bootstrap) -> list[dict[str, object]]:
-    """Per algorithm (and overrides) found on two maps or more, the win rates of all its seeds on all maps: the
-    stratified bootstrap redraws each map's seeds separately, so a map with more seeds does not weigh more."""
+    """Per algorithm (and overrides) found on two maps or more, the win rates of all its seeds on all maps pooled:
+    the stratified bootstrap redraws each map's seeds separately, so every resample keeps each map's seed count."""
     by_label: dict[str, list[Group]] = defaultdict(list)
     for group in groups:
         if group.first.metric == WIN:
@@ -400,8 +400,9 @@ def summary_markdown(
         f"Test win rate (SMAC; `win_rate`) or test return (envs without a win rate; `return`) across seeds: the "
         f"median and the IQM (interquartile mean), each with its {ci} confidence interval from a stratified "
         f"bootstrap ({cfg.reps} resamples, seed {cfg.bootstrap_seed}); one seed has no interval (–). *final*: each "
-        "seed's last test at the cell's *steps* (the shortest seed's last test); *best*: each seed's best test up "
-        f"to them. *steps to {cfg.threshold}*: the median over seeds of the first test step at which the win rate "
+        "seed's last test at the cell's *steps* (the shortest seed's last test) or within one test interval after "
+        "them (seeds end a few episodes apart); *best*: each seed's best test up to then. "
+        f"*steps to {cfg.threshold}*: the median over seeds of the first test step at which the win rate "
         f"reached {cfg.threshold}, a seed that never reached it counting as later than any; – when half the seeds "
         "or more never reached it; in brackets, how many seeds reached it.",
         "",
