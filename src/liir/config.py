@@ -356,6 +356,25 @@ class EvaluateConfig:
             require_positive("", self, "test_nepisode")
 
 
+@dataclass
+class ReportConfig:
+    """``conf/report.yaml``: the options of ``python -m liir.report`` (given after the run directories)."""
+
+    out: str = MISSING
+    threshold: float = MISSING
+    confidence: float = MISSING
+    reps: int = MISSING
+    bootstrap_seed: int = MISSING
+    wandb: bool = MISSING
+    wandb_project: str = MISSING
+
+    def check(self) -> None:
+        require_positive("", self, "reps")
+        require_unit_interval("", self, "threshold")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"confidence={self.confidence!r} is not allowed: it must lie strictly between 0 and 1")
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ``ConfigError`` for a missing value or the first value outside its constraints (types and choices
     Hydra checked already while composing)."""
@@ -363,7 +382,9 @@ def validate(cfg: DictConfig) -> None:
         config = OmegaConf.to_object(cfg)
     except MissingMandatoryValue as exc:
         raise ConfigError(f"{exc.full_key} is missing: give it on the command line ({exc.full_key}=...)") from exc
-    assert isinstance(config, RunConfig | EvaluateConfig), "a config composed from conf/, which names its schema"
+    assert isinstance(config, RunConfig | EvaluateConfig | ReportConfig), (
+        "a config composed from conf/, which names its schema"
+    )
     require_finite("", config)
     config.check()
 
@@ -378,6 +399,7 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(group="schema", name="run", node=RunConfig)
     store.store(group="schema", name="evaluate", node=EvaluateConfig)
+    store.store(group="schema", name="report", node=ReportConfig)
     store.store(group="schema/env", name="pursuit1d", node=PursuitEnvConfig)
     store.store(group="schema/env", name="smac", node=SmacEnvConfig)
     for name, node in (

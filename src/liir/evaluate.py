@@ -17,7 +17,7 @@ import hydra
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf
 
-from liir import cli
+from liir import cli, warning_filters
 from liir.algos.base import NonFiniteLossError
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
@@ -104,6 +104,7 @@ def run_job(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    warning_filters.install()
     cli.run(run_job)
 
 

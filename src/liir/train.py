@@ -226,6 +226,7 @@ def main() -> None:
     """Run the job or grid; a grid in which jobs failed ends with their summary and exit status 1."""
     grid.FAILED_JOBS.clear()
     grid.mark_launcher()
+    warning_filters.install()
     cli.run(run_job)
     if grid.FAILED_JOBS:
         summary = "".join(f"\n  {line}" for line in grid.FAILED_JOBS)
