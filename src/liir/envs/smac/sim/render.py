@@ -39,7 +39,7 @@ from liir.envs.smac.terrain import MAP_SIZE, terrain
 View = tuple[float, float, float, float]  # x0, x1, y0, y1 in world units
 
 PANEL_INCHES = 4.8  # each panel (the battle, the curves) is this many inches square
-DPI = 80  # GIF frames: 384 px per panel
+DPI = 100  # GIF frames: 480 px per panel
 FRAME_DPI = 100  # ``render(mode="rgb_array")``: 480 px wide
 TITLE_INCHES = 0.3  # room for the title above ``render``'s frame
 STEP_MS = 200  # how long one env step shows in the GIF
@@ -251,25 +251,36 @@ def terrain_image(scene: Scene) -> np.ndarray:
     return np.repeat(shade.T[:, :, None], 3, axis=2)
 
 
-def draw_state(ax: Axes, scene: Scene, battle: Battle, k: int, view: View, title: str) -> None:
-    """State ``k`` of ``battle`` on ``ax``: terrain, attack and heal lines (solid within reach, dotted while
-    closing in), units at their radius (agents in their colours with their ids, enemies red, the dead grey),
-    health and shield bars."""
+def battle_axes(ax: Axes, scene: Scene, view: View) -> None:
+    """The still part of a battle picture: the terrain, seen through ``view``, without ticks."""
     ax.imshow(terrain_image(scene), origin="lower", extent=(0, MAP_SIZE, 0, MAP_SIZE), interpolation="nearest")
     ax.set_xlim(view[0], view[1])
     ax.set_ylim(view[2], view[3])
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def draw_state(ax: Axes, scene: Scene, battle: Battle, k: int, title: str) -> None:
+    """State ``k`` of ``battle`` on a ``battle_axes``: attack and heal lines (solid within reach, dotted while
+    closing in), units at their radius (agents in their colours with their ids, enemies red, the dead grey),
+    health and shield bars. ``clear_moving`` removes them again."""
     ax.set_title(title, fontsize=9)
     alive = battle.health[k] > 0
     colours = agent_colours(scene.n_agents)
     n = scene.n_agents
     for u in np.flatnonzero(alive & (battle.target[k] >= 0)):
         _draw_target_line(ax, scene, battle, k, u, colours[u] if u < n else _ENEMY_EDGE)
-    scale = (view[1] - view[0]) / MIN_VIEW  # text shrinks as the view grows
+    x0, x1 = ax.get_xlim()
+    scale = (x1 - x0) / MIN_VIEW  # bars keep their size on screen as the view grows
     for u in range(len(scene.names)):
         _draw_unit(ax, scene, battle, k, u, colours[u] if u < n else _ENEMY, scale)
+
+
+def clear_moving(ax: Axes) -> None:
+    """Remove what ``draw_state`` or ``draw_curves`` drew, keeping the axes (redrawing them costs more)."""
+    for artist in [*ax.patches, *ax.lines, *ax.texts]:
+        artist.remove()
 
 
 def _draw_target_line(ax: Axes, scene: Scene, battle: Battle, k: int, u: int, colour: Any) -> None:
@@ -293,13 +304,13 @@ def _draw_unit(ax: Axes, scene: Scene, battle: Battle, k: int, u: int, colour: A
     (x, y), r = battle.pos[k, u], float(scene.radius[u])
     agent = u < scene.n_agents
     alive = battle.health[k, u] > 0
-    if agent:  # the id under the unit: inside, it would be unreadable on small units
-        ax.text(x, y - r - 0.05 * scale, str(u), ha="center", va="top", fontsize=7, color=_AGENT_EDGE, zorder=4)
+    if agent:  # the id left of the unit (agents face east): inside, it would be unreadable on small units
+        ax.text(x - r - 0.08 * scale, y, str(u), ha="right", va="center", fontsize=7, color=_AGENT_EDGE, zorder=7)
     if not alive:
-        ax.add_patch(Circle((x, y), r, facecolor=_DEAD, edgecolor="#808080", alpha=0.6, zorder=3))
+        ax.add_artist(Circle((x, y), r, facecolor=_DEAD, edgecolor="#808080", alpha=0.6, zorder=3))
         return
     edge = _AGENT_EDGE if agent else _ENEMY_EDGE
-    ax.add_patch(Circle((x, y), r, facecolor=colour, edgecolor=edge, linewidth=1.2, zorder=3))
+    ax.add_artist(Circle((x, y), r, facecolor=colour, edgecolor=edge, linewidth=1.2, zorder=3))
     width, bar = max(2 * r, 0.9), 0.16 * scale
     left, base = x - width / 2, y + r + 0.1 * scale
     bars = [(battle.health[k, u] / scene.health_max[u], _HEALTH)]
@@ -307,30 +318,36 @@ def _draw_unit(ax: Axes, scene: Scene, battle: Battle, k: int, u: int, colour: A
         bars.append((battle.shield[k, u] / scene.shield_max[u], _SHIELD))
     for i, (fraction, fill) in enumerate(bars):
         y0 = base + i * (bar + 0.04 * scale)
-        ax.add_patch(Rectangle((left, y0), width, bar, facecolor="#404040", edgecolor="none", zorder=5))
-        ax.add_patch(Rectangle((left, y0), width * float(fraction), bar, facecolor=fill, edgecolor="none", zorder=6))
+        ax.add_artist(Rectangle((left, y0), width, bar, facecolor="#404040", edgecolor="none", zorder=5))
+        ax.add_artist(Rectangle((left, y0), width * float(fraction), bar, facecolor=fill, edgecolor="none", zorder=6))
 
 
-def draw_curves(ax: Axes, scene: Scene, battle: Battle, values: np.ndarray, label: str, k: int) -> None:
-    """Each agent's ``values`` (L, N) of the steps taken from states 0..k, blank once it is dead, with an x at
-    its death and a cursor at state ``k``; axes fixed to the whole episode so that they stay still in a GIF."""
-    length = values.shape[0]
-    upto = min(k, length - 1)
-    shown = alive_values(battle, values)
-    colours = agent_colours(scene.n_agents)
-    deaths = battle.death_steps()
-    steps = np.arange(length)
-    for a in range(scene.n_agents):
-        ax.plot(steps[: upto + 1], shown[: upto + 1, a], color=colours[a], linewidth=1.3, label=f"agent {a}")
-        if 0 < deaths[a] <= k and np.isfinite(shown[deaths[a] - 1, a]):
-            ax.plot(deaths[a] - 1, shown[deaths[a] - 1, a], marker="x", color=colours[a], markersize=8)
-    ax.axvline(k, color="#606060", linewidth=0.8)
-    ax.set_xlim(0, max(length, 1))
-    ax.set_ylim(*_padded_range(shown))
+def curve_axes(ax: Axes, scene: Scene, battle: Battle, values: np.ndarray, label: str) -> None:
+    """The still part of the curves panel: limits for the whole episode (so that they stay put in a GIF),
+    labels and, for up to 10 agents, the legend."""
+    ax.set_xlim(0, max(values.shape[0], 1))
+    ax.set_ylim(*_padded_range(alive_values(battle, values)))
     ax.set_xlabel("env step")
     ax.set_ylabel(label)
     if scene.n_agents <= 10:
-        ax.legend(fontsize=7, loc="upper right")
+        colours = agent_colours(scene.n_agents)
+        handles = [Line2D([], [], color=colours[a], label=f"agent {a}") for a in range(scene.n_agents)]
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
+
+
+def draw_curves(ax: Axes, scene: Scene, battle: Battle, values: np.ndarray, k: int) -> None:
+    """On a ``curve_axes``: each agent's ``values`` (L, N) of the steps taken from states 0..k, blank once it is
+    dead, with an x at its last step alive and a cursor at state ``k``."""
+    upto = min(k, values.shape[0] - 1)
+    shown = alive_values(battle, values)
+    colours = agent_colours(scene.n_agents)
+    deaths = battle.death_steps()
+    steps = np.arange(values.shape[0])
+    for a in range(scene.n_agents):
+        ax.plot(steps[: upto + 1], shown[: upto + 1, a], color=colours[a], linewidth=1.3)
+        if 0 < deaths[a] <= k and np.isfinite(shown[deaths[a] - 1, a]):
+            ax.plot(deaths[a] - 1, shown[deaths[a] - 1, a], marker="x", color=colours[a], markersize=8)
+    ax.axvline(k, color="#606060", linewidth=0.8)
 
 
 def alive_values(battle: Battle, values: np.ndarray) -> np.ndarray:
@@ -361,7 +378,9 @@ def rgb_frame(scene: Scene, battle: Battle, title: str) -> np.ndarray:
     plot_height = PANEL_INCHES * (view[3] - view[2]) / (view[1] - view[0])
     height = plot_height + TITLE_INCHES
     fig = Figure(figsize=(PANEL_INCHES, height), dpi=FRAME_DPI)
-    draw_state(fig.add_axes((0.0, 0.0, 1.0, plot_height / height)), scene, battle, 0, view, title)
+    ax = fig.add_axes((0.0, 0.0, 1.0, plot_height / height))
+    battle_axes(ax, scene, view)
+    draw_state(ax, scene, battle, 0, title)
     return _canvas_rgb(fig)
 
 
@@ -400,20 +419,26 @@ def close_window(window: AxesImage) -> None:
 def battle_frames(
     scene: Scene, battle: Battle, title: str, outcome: str, curves: np.ndarray | None = None, label: str = ""
 ) -> list[np.ndarray]:
-    """One RGB frame per state of ``battle`` (K = L + 1), the camera fixed on the episode's extent; with
-    ``curves`` (L, N), a second panel draws them advancing step by step."""
-    view, k_last = battle.view(scene.map_view), battle.n_states - 1
+    """One RGB frame per state of ``battle`` (K = L + 1), the camera fixed on the episode's extent, the
+    ``outcome`` in the last one's title; with ``curves`` (L, N), a second panel draws them step by step."""
+    k_last = battle.n_states - 1
     width = PANEL_INCHES * (2.1 if curves is not None else 1)
     fig = Figure(figsize=(width, PANEL_INCHES), dpi=DPI)
+    battle_ax = fig.add_axes((0.01, 0.02, 0.98 * PANEL_INCHES / width, 0.88))
+    battle_axes(battle_ax, scene, battle.view(scene.map_view))
+    moving = [battle_ax]
+    if curves is not None:
+        curve_ax = fig.add_axes((0.57, 0.13, 0.41, 0.75))
+        curve_axes(curve_ax, scene, battle, curves, label)
+        moving.append(curve_ax)
     frames = []
     for k in range(battle.n_states):
-        fig.clear()
+        for ax in moving:
+            clear_moving(ax)
         status = f" ({outcome})" if k == k_last else ""
-        battle_ax = fig.add_axes((0.01, 0.02, 0.98 / (width / PANEL_INCHES), 0.88))
-        draw_state(battle_ax, scene, battle, k, view, f"{title}\nstep {k}/{k_last}{status}")
+        draw_state(battle_ax, scene, battle, k, f"{title}\nstep {k}/{k_last}{status}")
         if curves is not None:
-            curve_ax = fig.add_axes((0.57, 0.13, 0.41, 0.75))
-            draw_curves(curve_ax, scene, battle, curves, label, k)
+            draw_curves(curve_ax, scene, battle, curves, k)
         frames.append(_canvas_rgb(fig))
     return frames
 
@@ -434,7 +459,7 @@ def plot_traces(path: Path, scene: Scene, battle: Battle, values: np.ndarray, la
     n = scene.n_agents
     cols = -(-n // 8)
     rows = -(-n // cols)
-    fig = Figure(figsize=(5.2 * cols, 1.7 * rows + 0.9), dpi=110)
+    fig = Figure(figsize=(5.6 * cols, 1.7 * rows + 0.8), dpi=110, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).T.flatten()
     shown = alive_values(battle, values)
     limits, deaths, colours = _padded_range(shown), battle.death_steps(), agent_colours(n)
@@ -446,7 +471,7 @@ def plot_traces(path: Path, scene: Scene, battle: Battle, values: np.ndarray, la
         _shade_actions(ax, battle.actions[:, a])
         ax.plot(steps[:-1], shown[:, a], color="black", linewidth=1.5)
         ax.set_ylim(*limits)
-        ax.set_ylabel(f"agent {a}\n{label}", fontsize=8, color=colours[a], weight="bold")
+        ax.set_ylabel(f"agent {a}", fontsize=9, color=colours[a], weight="bold")
         vitals = ax.twinx()
         vitals.plot(steps, battle.health[:, a] / scene.health_max[a], color=_HEALTH, linewidth=1.1)
         if scene.shield_max[a] > 0:
@@ -458,10 +483,9 @@ def plot_traces(path: Path, scene: Scene, battle: Battle, values: np.ndarray, la
             ax.text(deaths[a], limits[0], " dies", va="bottom", fontsize=7)
     for ax in axes[rows - 1 :: rows]:
         ax.set_xlabel("env step")
-    shields = bool((scene.shield_max[:n] > 0).any())
-    fig.legend(handles=_trace_legend(label, shields), loc="upper right", fontsize=7, ncols=3, frameon=False)
-    fig.suptitle(title, fontsize=9, x=0.01, y=0.995, ha="left", va="top")
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()))
+    fig.suptitle(title, fontsize=9)
+    legend = _trace_legend(scene, label)
+    fig.legend(handles=legend, loc="outside lower center", ncols=len(legend), fontsize=7, frameon=False)
     fig.savefig(path)
 
 
@@ -475,13 +499,14 @@ def _shade_actions(ax: Axes, actions: np.ndarray) -> None:
     ax.fill_between(steps, 0, 1, where=move, step="post", transform=spans, color=_MOVE_SHADE, alpha=0.35, lw=0)
 
 
-def _trace_legend(label: str, shields: bool) -> list[Any]:
+def _trace_legend(scene: Scene, label: str) -> list[Any]:
+    n = scene.n_agents
     handles = [
         Line2D([], [], color="black", linewidth=1.5, label=label),
         Line2D([], [], color=_HEALTH, label="health / max"),
-        Patch(color=_ATTACK_SHADE, alpha=0.35, label="attacking"),
+        Patch(color=_ATTACK_SHADE, alpha=0.35, label="attacking or healing" if scene.healer[:n].any() else "attacking"),
         Patch(color=_MOVE_SHADE, alpha=0.35, label="moving"),
     ]
-    if shields:
+    if (scene.shield_max[:n] > 0).any():
         handles.insert(2, Line2D([], [], color=_SHIELD, linestyle="--", label="shield / max"))
     return handles
