@@ -51,9 +51,11 @@ def test_other_algorithms_get_battles_without_r_in(smac_checkpoints, tmp_path):
     assert all(n > 1 for n, _ in counts) and "rendered" in report
 
 
-def test_without_render_nothing_is_recorded_or_drawn(smac_checkpoints, tmp_path):
-    report = evaluate(smac_checkpoints["liir"], tmp_path, test_nepisode=1)
-    assert "rendered" not in report and not list(tmp_path.iterdir())
+def test_without_render_nothing_is_recorded_or_drawn_and_the_metrics_are_the_same(smac_checkpoints, tmp_path):
+    plain = evaluate(smac_checkpoints["liir"], tmp_path / "plain", test_nepisode=2)
+    rendered = evaluate(smac_checkpoints["liir"], tmp_path / "rendered", test_nepisode=2, render=True)
+    assert "rendered" not in plain and not list((tmp_path / "plain").iterdir())
+    assert {k: v for k, v in rendered.items() if k != "rendered"} == plain
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ R_IN_LABEL = "r_in of the taken action"
 
 
 def outcome(won: bool, length: int, limit: int) -> str:
+    """How an episode ended, for its last frame's title."""
     if won:
         return "won"
     return "time limit" if length >= limit else "lost"

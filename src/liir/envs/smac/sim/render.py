@@ -109,14 +109,6 @@ class Scene:
         xs, ys = np.nonzero(self.pathable)
         return float(xs.min()), float(xs.max() + 1), float(ys.min()), float(ys.max() + 1)
 
-    def roster_line(self) -> str:
-        """E.g. ``2 stalker, 3 zealot vs 2 stalker, 3 zealot``."""
-
-        def count(names: list[str]) -> str:
-            return ", ".join(f"{names.count(n)} {n}" for n in dict.fromkeys(names))
-
-        return f"{count(self.names[: self.n_agents])} vs {count(self.names[self.n_agents :])}"
-
 
 @dataclass(frozen=True)
 class Battle:
@@ -172,7 +164,7 @@ class Battle:
 
 
 class BattleRecorder(BatchedEnv):
-    """A ``SmacSim`` that keeps the states of every copy of every batch of episodes played on it.
+    """Wraps a ``SmacSim`` and keeps the states of every copy of every batch of episodes played on it.
 
     Every ``reset`` of the whole batch starts a new batch of recordings; ``battles()`` cuts each copy's
     recording at the end of its episode (the simulator freezes ended copies).
