@@ -350,10 +350,22 @@ class EvaluateConfig:
     device: Device | None = MISSING
     seed: int | None = MISSING
     save_replay: bool = MISSING
+    render: bool = MISSING
+    render_episodes: int = MISSING
 
     def check(self) -> None:
+        require_positive("", self, "render_episodes")
         if self.test_nepisode is not None:
             require_positive("", self, "test_nepisode")
+        if self.render and self.test_nepisode is not None and self.render_episodes > self.test_nepisode:
+            raise ConfigError(too_many_renders(self.render_episodes, self.test_nepisode))
+
+
+def too_many_renders(render_episodes: int, test_nepisode: int) -> str:
+    return (
+        f"render_episodes={render_episodes} is not allowed: it must be at most the {test_nepisode} test episodes "
+        f"played (test_nepisode)"
+    )
 
 
 @dataclass
