@@ -215,14 +215,17 @@ def finals_and_bests(group: Group, metric: str) -> dict[str, np.ndarray]:
     return {"final": np.array([v[-1] for v in tests]), "best": np.array([v.max() for v in tests])}
 
 
+def cell_columns(group: Group) -> dict[str, object]:
+    """The columns that name a cell in the CSV files."""
+    first = group.first
+    return {"env": first.env, "task": first.task, "algorithm": first.algo, "overrides": " ".join(first.overrides)}
+
+
 def cell_row(group: Group, cfg: ReportConfig, boot: Bootstrap) -> dict[str, object]:
     """One row of ``summary.csv``: final and best (median and IQM with their intervals), steps to threshold."""
     metric = group.first.metric
     row: dict[str, object] = {
-        "env": group.first.env,
-        "task": group.first.task,
-        "algorithm": group.first.algo,
-        "overrides": " ".join(group.first.overrides),
+        **cell_columns(group),
         "metric": SHORT[metric],
         "seeds": len(group.runs),
         "seed_list": " ".join(str(run.seed) for run in group.runs),
@@ -331,10 +334,7 @@ def curve_rows(groups: list[Group]) -> list[dict[str, object]]:
         for metric, estimates in group.curves.items():
             for i, step in enumerate(group.grid):
                 row: dict[str, object] = {
-                    "env": group.first.env,
-                    "task": group.first.task,
-                    "algorithm": group.first.algo,
-                    "overrides": " ".join(group.first.overrides),
+                    **cell_columns(group),
                     "metric": SHORT[metric],
                     "step": int(step),
                     "seeds": len(group.runs),
