@@ -49,6 +49,7 @@ MetaGrad = choice("MetaGrad", "exact", "reference", "frozen")
 AdvantageNormalisation = choice("AdvantageNormalisation", "masked", "padded", "none")
 NormalisationGradient = choice("NormalisationGradient", "constant", "differentiable")
 ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
+Optimizer = choice("Optimizer", "rmsprop", "adam")
 
 
 def require_positive(prefix: str, obj: object, *names: str) -> None:
@@ -241,10 +242,11 @@ class ReplayConfig:
     _target_: str = MISSING
     buffer_size: int = MISSING
     batch_size: int = MISSING
+    updates_per_rollout: int = MISSING
     save_replay_buffer: bool = MISSING
 
     def check(self) -> None:
-        require_positive("algo.datamodule.", self, "batch_size", "buffer_size")
+        require_positive("algo.datamodule.", self, "batch_size", "buffer_size", "updates_per_rollout")
         if self.buffer_size < self.batch_size:
             raise ConfigError(
                 f"algo.datamodule.buffer_size={self.buffer_size} is not allowed: it must be at least "
@@ -277,12 +279,15 @@ class QMixerConfig(VDNMixerConfig):
 class QLearnerConfig(AlgoConfig):
     """IQL (no mixer); VDN and QMIX narrow ``mixer`` to their mixer's keys."""
 
+    optimizer: Optimizer = MISSING
+    td_lambda: float = MISSING
     double_q: bool = MISSING
     mixer: Any = None
     datamodule: ReplayConfig = field(default_factory=ReplayConfig)
 
     def check(self) -> None:
         super().check()
+        require_unit_interval("algo.", self, "td_lambda")
         self.datamodule.check()
 
 
