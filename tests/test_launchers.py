@@ -40,6 +40,7 @@ def test_joblib_runs_jobs_in_parallel_processes_and_summarises_the_failed_one(tm
     assert not (sweep / "0" / "metrics.csv").exists()
 
 
+@pytest.mark.slow  # several processes, each importing torch and Lightning: tens of seconds
 def test_submitit_local_runs_a_two_job_grid_with_separate_outputs(tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module(
@@ -53,6 +54,7 @@ def test_submitit_local_runs_a_two_job_grid_with_separate_outputs(tmp_path):
     assert (first / "checkpoints" / "last.ckpt").is_file() and (second / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow  # several processes, each importing torch and Lightning: tens of seconds
 def test_runs_launched_in_the_same_second_get_their_own_folders(tmp_path):
     """Two processes started together: the folder names carry microseconds, so neither overwrites the other."""
     args = [sys.executable, "-m", "liir.train", *TINY, "logger=csv", "callbacks.progress_bar=null"]
@@ -95,6 +97,7 @@ def launched_by(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # several processes, each importing torch and Lightning: tens of seconds
 def test_sigterm_to_a_joblib_grid_saves_every_running_job_and_leaves_no_worker(tmp_path):
     """Killing the launcher used to leave its workers training on as orphans that never saved."""
     sweep = tmp_path / "sweep"
