@@ -57,21 +57,26 @@ def mark_launcher() -> None:
     os.environ[LAUNCHER] = f"{socket.gethostname()}:{os.getpid()}"
 
 
+def launcher() -> tuple[str, int]:
+    """The host and pid of the grid launcher that started this process (pid 0: none did)."""
+    host, _, pid = os.environ.get(LAUNCHER, "").rpartition(":")
+    return host, int(pid or 0)
+
+
 def stop_with_launcher() -> None:
     """In a job running in a child process of the grid's launcher (joblib's workers, submitit's local jobs), stop the
     job the way SIGTERM does (a checkpoint, then exit) once that process is gone, by SIGTERM, SIGKILL or a crash.
     Without this a killed joblib grid leaves its workers training on as orphans that never save."""
-    host, _, pid = os.environ.get(LAUNCHER, "").rpartition(":")
-    launcher = int(pid or 0)
-    if launcher in (0, os.getpid()) or host != socket.gethostname():
+    host, parent = launcher()
+    if parent in (0, os.getpid()) or host != socket.gethostname():
         return  # the job runs in the launching process itself, or elsewhere (e.g. a SLURM node)
-    if os.getppid() != launcher and is_alive(launcher):
+    if os.getppid() != parent and is_alive(parent):
         return  # started by some other process of this machine, not by the launcher
     if any(thread.name == WATCHDOG for thread in threading.enumerate()):
         return  # a worker process that already ran a job of this grid
 
     def watch() -> None:
-        while os.getppid() == launcher:
+        while os.getppid() == parent:
             time.sleep(WATCH_INTERVAL_S)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -81,8 +86,7 @@ def stop_with_launcher() -> None:
 def exit_job(status: int) -> NoReturn:
     """End a job stopped by SIGTERM with ``status``. A job in a launcher's child process ends that process, logs
     flushed: a joblib worker would catch the ``SystemExit`` and idle on, an orphan once its launcher is gone."""
-    _, _, pid = os.environ.get(LAUNCHER, "").rpartition(":")
-    if int(pid or 0) in (0, os.getpid()):
+    if launcher()[1] in (0, os.getpid()):
         sys.exit(status)
     logging.shutdown()
     sys.stdout.flush()
