@@ -26,10 +26,19 @@ TRAINED_ALGOS = ("iac", "central_v", "coma", "liir")
 OUTPUT = "output.txt"  # what a shared grid printed, kept in its sweep directory
 
 
+def module_env() -> dict[str, str]:
+    """The environment of an entry point run as a subprocess: W&B offline and quiet, Hydra's own error reports."""
+    return {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+
+
 def run_module(module: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=module_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -17,7 +17,7 @@ ALLOWED = {
     "wiring": {"algos", "ops", "nn", "data", "envs"},
     "entry": {"wiring", "algos", "ops", "nn", "data", "envs"},
 }
-ENTRY_POINTS = {"liir.train", "liir.evaluate"}
+ENTRY_POINTS = {"liir.train", "liir.evaluate", "liir.report"}
 
 
 def room(module: str) -> str:
@@ -56,4 +56,5 @@ def test_every_import_points_down_the_layers():
 
 def test_the_room_table_knows_the_layout():
     assert room("liir.nn.critics") == "nn" and room("liir.algos.liir") == "algos" and room("liir.ops") == "ops"
-    assert room("liir.callbacks") == "wiring" and room("liir.train") == "entry"
+    assert room("liir.callbacks") == "wiring" and room("liir.train") == "entry" and room("liir.report") == "entry"
+    assert room("liir.aggregate") == "wiring" and room("liir.grouping") == "wiring"

@@ -61,7 +61,10 @@ def test_every_smac_map_file_matches_the_smac_schema():
         # unknown names list the allowed ones
         (["env=no_such_env"], "env='no_such_env' is not allowed; use one of pursuit1d, smac_10m_vs_11m, "),
         (["algo=no_such_algo"], "algo='no_such_algo' is not allowed; use one of central_v, coma, iac, iql, liir, "),
-        (["experiment=nope"], "experiment='nope' is not allowed; use one of liir_paper, pursuit_fig2, pymarl_smac_v1"),
+        (
+            ["experiment=nope"],
+            "experiment='nope' is not allowed; use one of liir_figure3, liir_paper, pursuit_fig2, pymarl2_qmix, ",
+        ),
         # choices (Enums)
         (["device=gpu"], "device='gpu' is not allowed; use one of cpu, cuda, auto"),
         (["algo.critic_train_mode=bogus"], "algo.critic_train_mode='bogus' is not allowed; use one of seq, batch"),
@@ -110,6 +113,12 @@ def test_every_smac_map_file_matches_the_smac_schema():
         (["algo.target_update_interval=0"], "algo.target_update_interval=0 is not allowed"),
         (["algo=qmix", "algo.datamodule.batch_size=0"], "algo.datamodule.batch_size=0 is not allowed"),
         (["algo=iql", "algo.datamodule.buffer_size=0"], "algo.datamodule.buffer_size=0 is not allowed"),
+        (
+            ["algo=vdn", "algo.datamodule.updates_per_rollout=-1"],
+            "algo.datamodule.updates_per_rollout=-1 is not allowed: it must be a positive number",
+        ),
+        (["algo=qmix", "algo.td_lambda=-0.1"], "algo.td_lambda=-0.1 is not allowed: it must lie in [0, 1]"),
+        (["algo=iql", "algo.optimizer=sgd"], "algo.optimizer='sgd' is not allowed; use one of rmsprop, adam"),
         # the replay buffer holds a training batch and one round of collected episodes
         (
             ["algo=vdn", "algo.datamodule.buffer_size=16"],

@@ -15,6 +15,9 @@ def test_csv_metrics_are_on_disk_after_each_log(tmp_path) -> None:
 
 def test_seeds_share_a_wandb_group_and_other_overrides_split_it() -> None:
     cfg = OmegaConf.create({"env": {"name": "pursuit1d"}, "algo": {"name": "iac"}, "seed": 2})
-    plumbing = ["algo=iac", "seed=2", "ckpt_path=x", "logger=csv", "device=cpu", "hydra.run.dir=y"]
+    plumbing = ["algo=iac", "seed=2", "ckpt_path=x", "logger=csv", "device=cpu", "hydra.run.dir=y", "t_max=9"]
+    plumbing += ["callbacks.progress_bar=null", "torch_threads=2", "save_model=false", "env.env_args.sim.compile=false"]
     assert wandb_group(cfg, plumbing) == wandb_group(cfg, ["seed=1"]) == "pursuit1d-iac"
-    assert wandb_group(cfg, ["seed=1", "t_max=9", "algo.lr=0.1"]) == "pursuit1d-iac-algo.lr=0.1-t_max=9"
+    measured = ["seed=1", "algo.lr=0.1", "env.env_args.reward_only_positive=false", "trainer.precision=bf16-mixed"]
+    expected = "pursuit1d-iac-algo.lr=0.1-env.env_args.reward_only_positive=false-trainer.precision=bf16-mixed"
+    assert wandb_group(cfg, measured) == expected

@@ -22,8 +22,6 @@ from hydra.errors import (
 )
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from liir import warning_filters
-
 # errors of an output path that cannot be written (read-only, full disk, not a directory): the user's to fix
 UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EEXIST}
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -40,7 +38,6 @@ def run(hydra_main: Callable[[], Any]) -> None:
     The task function reports its own clear errors with ``fail`` (Hydra lets ``SystemExit`` through); any other
     exception keeps its full traceback, because it is a bug, not a bad input.
     """
-    warning_filters.install()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report
     try:
         hydra_main()

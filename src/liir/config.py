@@ -53,6 +53,7 @@ MetaGradCentring = choice("MetaGradCentring", "actions", "none")
 Lookahead = choice("Lookahead", "rmsprop", "sgd")
 EtaOptimiser = choice("EtaOptimiser", "adam", "rmsprop")
 ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
+Optimizer = choice("Optimizer", "rmsprop", "adam")
 
 
 def require_positive(prefix: str, obj: object, *names: str) -> None:
@@ -249,10 +250,11 @@ class ReplayConfig:
     _target_: str = MISSING
     buffer_size: int = MISSING
     batch_size: int = MISSING
+    updates_per_rollout: int = MISSING
     save_replay_buffer: bool = MISSING
 
     def check(self) -> None:
-        require_positive("algo.datamodule.", self, "batch_size", "buffer_size")
+        require_positive("algo.datamodule.", self, "batch_size", "buffer_size", "updates_per_rollout")
         if self.buffer_size < self.batch_size:
             raise ConfigError(
                 f"algo.datamodule.buffer_size={self.buffer_size} is not allowed: it must be at least "
@@ -285,12 +287,15 @@ class QMixerConfig(VDNMixerConfig):
 class QLearnerConfig(AlgoConfig):
     """IQL (no mixer); VDN and QMIX narrow ``mixer`` to their mixer's keys."""
 
+    optimizer: Optimizer = MISSING
+    td_lambda: float = MISSING
     double_q: bool = MISSING
     mixer: Any = None
     datamodule: ReplayConfig = field(default_factory=ReplayConfig)
 
     def check(self) -> None:
         super().check()
+        require_unit_interval("algo.", self, "td_lambda")
         self.datamodule.check()
 
 
@@ -358,10 +363,41 @@ class EvaluateConfig:
     device: Device | None = MISSING
     seed: int | None = MISSING
     save_replay: bool = MISSING
+    render: bool = MISSING
+    render_episodes: int = MISSING
 
     def check(self) -> None:
+        require_positive("", self, "render_episodes")
         if self.test_nepisode is not None:
             require_positive("", self, "test_nepisode")
+        if self.render and self.test_nepisode is not None and self.render_episodes > self.test_nepisode:
+            raise ConfigError(too_many_renders(self.render_episodes, self.test_nepisode))
+
+
+def too_many_renders(render_episodes: int, test_nepisode: int) -> str:
+    return (
+        f"render_episodes={render_episodes} is not allowed: it must be at most the {test_nepisode} test episodes "
+        f"played (test_nepisode)"
+    )
+
+
+@dataclass
+class ReportConfig:
+    """``conf/report.yaml``: the options of ``python -m liir.report`` (given after the run directories)."""
+
+    out: str = MISSING
+    threshold: float = MISSING
+    confidence: float = MISSING
+    reps: int = MISSING
+    bootstrap_seed: int = MISSING
+    wandb: bool = MISSING
+    wandb_project: str = MISSING
+
+    def check(self) -> None:
+        require_positive("", self, "reps")
+        require_unit_interval("", self, "threshold")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"confidence={self.confidence!r} is not allowed: it must lie strictly between 0 and 1")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -371,7 +407,9 @@ def validate(cfg: DictConfig) -> None:
         config = OmegaConf.to_object(cfg)
     except MissingMandatoryValue as exc:
         raise ConfigError(f"{exc.full_key} is missing: give it on the command line ({exc.full_key}=...)") from exc
-    assert isinstance(config, RunConfig | EvaluateConfig), "a config composed from conf/, which names its schema"
+    assert isinstance(config, RunConfig | EvaluateConfig | ReportConfig), (
+        "a config composed from conf/, which names its schema"
+    )
     require_finite("", config)
     config.check()
 
@@ -386,6 +424,7 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     store.store(group="schema", name="run", node=RunConfig)
     store.store(group="schema", name="evaluate", node=EvaluateConfig)
+    store.store(group="schema", name="report", node=ReportConfig)
     store.store(group="schema/env", name="pursuit1d", node=PursuitEnvConfig)
     store.store(group="schema/env", name="smac", node=SmacEnvConfig)
     for name, node in (

@@ -3,7 +3,8 @@
 The checkpoint carries its run's resolved config, so the environment and the networks are rebuilt
 exactly as trained; the metrics (pymarl's ``test_`` names) go to ``eval.json``. For a LIIR checkpoint on
 an environment that labels actions (pursuit), it also writes ``intrinsic_rewards.png`` beside it and adds
-the intrinsic-reward separation metrics (the paper's Figure 2).
+the intrinsic-reward separation metrics (the paper's Figure 2). With ``render=true`` on the SMAC simulator
+it draws the first ``render_episodes`` episodes there too (Figures 4 and 5, ``battle_figures``).
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ import lightning.pytorch as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from liir import cli
+from liir import cli, warning_filters
 from liir.algos.base import MARLModule, NonFiniteLossError
+from liir.battle_figures import render_battles
 from liir.build import make_env, make_module, resolve_device, set_torch_threads, test_seed
 from liir.callbacks import play_test_episodes
 from liir.checkpointing import CheckpointError, atomic_write, non_finite, read_checkpoint
-from liir.config import ConfigError, validate
+from liir.config import ConfigError, too_many_renders, validate
 from liir.data.runner import EpisodeRunner, summarise
 from liir.envs.base import BatchedEnv
 from liir.envs.smac import save_replays
 from liir.envs.smac.sc2.install import Sc2SetupError
+from liir.envs.smac.sim.render import BattleRecorder, RenderError
 from liir.intrinsic_analysis import has_action_labels, intrinsic_reward_report
 
 log = logging.getLogger("liir")
@@ -40,11 +43,14 @@ def evaluate(
     device: str | None = None,
     seed: int | None = None,
     save_replay: bool = False,
+    render: bool = False,
+    render_episodes: int = 1,
 ) -> dict[str, Any]:
     """Play greedy episodes with the checkpoint's policy; return the metrics and run facts.
 
-    Figures (LIIR's ``intrinsic_rewards.png``) go to ``output_dir``; with ``save_replay`` the real game
-    saves StarCraft II replays of the episodes (their paths are listed in the result).
+    Figures (LIIR's ``intrinsic_rewards.png``; with ``render`` the battles of the first ``render_episodes``
+    episodes) go to ``output_dir`` and are listed in the result; with ``save_replay`` the real game saves
+    StarCraft II replays of the episodes (their paths are listed in the result).
     """
     checkpoint = read_checkpoint(ckpt_path)
     bad = non_finite(checkpoint["state_dict"])
@@ -52,6 +58,8 @@ def evaluate(
         raise CheckpointError(f"checkpoint {str(ckpt_path)!r} holds NaN or inf weights ({', '.join(bad[:3])})")
     run_cfg = OmegaConf.create(checkpoint["liir_run"]["config"])  # plain values, as every liir version stored them
     n_episodes = test_nepisode or run_cfg.test_nepisode
+    if render and render_episodes > n_episodes:
+        raise ConfigError(too_many_renders(render_episodes, n_episodes))
     seed = run_cfg.seed if seed is None else seed
     set_torch_threads(run_cfg.get("torch_threads"))
     pl.seed_everything(seed, verbose=False)
@@ -62,7 +70,8 @@ def evaluate(
     output_dir.mkdir(parents=True, exist_ok=True)  # only once the checkpoint is known good
     replays: list[str] = []
     try:
-        rollouts = play_test_episodes(EpisodeRunner(env), module, n_episodes)
+        recorder = BattleRecorder(env) if render else None  # only then are the states kept
+        rollouts = play_test_episodes(EpisodeRunner(recorder or env), module, n_episodes)
         if save_replay:
             replays = save_replays(env)
     finally:
@@ -71,6 +80,10 @@ def evaluate(
     if hasattr(module, "intrinsic_rewards") and has_action_labels(rollouts):
         title = f"{run_cfg.algo.name} ({run_cfg.algo.meta_grad}) on {run_cfg.env.name}, {n_episodes} games"
         extra.update(intrinsic_reward_report(module, rollouts, output_dir / "intrinsic_rewards.png", title))
+    if recorder is not None:
+        t_env = checkpoint["liir_module"]["t_env"]
+        title = f"{run_cfg.algo.name} on {run_cfg.env.name}, t_env={t_env}, seed {seed}"
+        extra["rendered"] = render_battles(module, rollouts, recorder, output_dir, render_episodes, title)
     return {
         **summarise([rollout.stats for rollout in rollouts], "test_"),
         **extra,
@@ -108,10 +121,19 @@ def run_job(cfg: DictConfig) -> None:
         path = Path(cfg.eval_path) if cfg.eval_path else Path(cfg.ckpt_path).parent / "eval.json"
         if path.is_dir():
             raise ConfigError(f"eval_path={str(path)!r} is a directory; give a file, e.g. {str(path / 'eval.json')!r}")
-        result = evaluate(cfg.ckpt_path, path.parent, cfg.test_nepisode, cfg.device, cfg.seed, cfg.save_replay)
+        result = evaluate(
+            cfg.ckpt_path,
+            path.parent,
+            cfg.test_nepisode,
+            cfg.device,
+            cfg.seed,
+            cfg.save_replay,
+            cfg.render,
+            cfg.render_episodes,
+        )
     except Exception as exc:
         error = cli.unwrap(exc)
-        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError | NonFiniteLossError):
+        if not isinstance(error, ConfigError | CheckpointError | Sc2SetupError | NonFiniteLossError | RenderError):
             raise
         cli.fail(str(error))
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
@@ -121,6 +143,7 @@ def run_job(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    warning_filters.install()
     cli.run(run_job)
 
 

@@ -2,7 +2,8 @@
 
 Environments that label actions (the pursuit game's ``action_labels_all`` extra, (B, T, N, A)) let
 ``liir.evaluate`` compare r_in of every available action of every agent at every step of the test
-episodes: histograms of the good and the bad actions' r_in, their means and the AUC.
+episodes: histograms of the good and the bad actions' r_in, their means and the AUC. Figures 4 and 5 follow
+r_in of the taken actions along single episodes (``taken_intrinsic_rewards``, drawn by ``battle_figures``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def labelled_intrinsic_rewards(module, rollouts: list[Rollout]) -> tuple[torch.T
         good.append(r_in[valid & (labels == GOOD)])
         bad.append(r_in[valid & (labels == BAD)])
     return torch.cat(good), torch.cat(bad)
+
+
+def taken_intrinsic_rewards(module, rollouts: list[Rollout]) -> list[torch.Tensor]:
+    """r_in (L, N) of the actions each agent took, one tensor per episode of ``rollouts``, in their order."""
+    out = []
+    for rollout in rollouts:
+        batch = rollout.batch.truncated()
+        r_in = module.intrinsic_rewards(batch).gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1).cpu()
+        out.extend(r_in[b, :length] for b, length in enumerate(batch.lengths.tolist()))
+    return out
 
 
 def auc_good_vs_bad(good: torch.Tensor, bad: torch.Tensor) -> float:

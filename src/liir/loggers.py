@@ -15,21 +15,12 @@ from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig
 
-# Overrides that do not change what is being measured, so they stay out of the W&B group.
-NON_GROUPING_KEYS = ("seed", "ckpt_path", "logger", "device", "hydra")
+from liir.grouping import group_overrides
 
 
 def wandb_group(cfg: DictConfig, overrides: list[str]) -> str:
-    """``<env>-<algo>`` plus the non-seed overrides, sorted, e.g. ``smac_3m-liir-algo.lr=0.001``."""
-    kept = sorted(o for o in overrides if splits_groups(o))
-    return "-".join([cfg.env.name, cfg.algo.name, *kept])
-
-
-def splits_groups(override: str) -> bool:
-    """Whether runs that differ in ``override`` measure different things: not the env/algo choice (already in the
-    group name) nor a run-plumbing key, but any other key, ``algo.lr`` or ``env.env_args.…`` included."""
-    key = override.lstrip("+~").split("=")[0]
-    return key not in ("env", "algo") and key.split(".")[0] not in NON_GROUPING_KEYS
+    """``<env>-<algo>`` plus the overrides that split groups (``liir.grouping``), e.g. ``smac_3m-liir-algo.lr=1``."""
+    return "-".join([cfg.env.name, cfg.algo.name, *group_overrides(overrides)])
 
 
 class ResumingCSVLogger(CSVLogger):

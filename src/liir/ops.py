@@ -122,11 +122,15 @@ def lambda_returns(
     ``terminated`` False) bootstraps from V(s_L) while a terminated one does not bootstrap at all. On
     padded slots (mask False) the result is V_t; callers mask those entries out of their losses.
     Gradients flow into ``rewards`` and ``values`` (time steps are ``unbind``-ed: indexing each step would
-    make the backward write a whole-sequence zero gradient per step).
+    make the backward write a whole-sequence zero gradient per step). λ = 0 (one-step targets) needs no
+    recursion and is computed in one vectorised expression, which gives the loop's values exactly.
     """
     extra_dims = values.dim() - 2
     expand = (slice(None), slice(None)) + (None,) * extra_dims
     rewards = rewards if rewards.dim() == values.dim() else rewards[expand]
+    if td_lambda == 0:
+        not_done = (~terminated[expand]).to(values.dtype)
+        return torch.where(mask[expand], rewards + gamma * not_done * values[:, 1:], values[:, :-1])
     steps = rewards.shape[1]
     reward_t, value_t = rewards.unbind(1), values.unbind(1)
     not_done_t, mask_t = (~terminated[expand]).to(values.dtype).unbind(1), mask[expand].unbind(1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-import traceback
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from liir import cli
+from liir import cli, grid, warning_filters
 from liir.algos.base import NonFiniteLossError
 from liir.build import (
     env_tags,
@@ -202,12 +201,15 @@ def is_multirun() -> bool:
 @hydra.main(version_base="1.3", config_path=cli.CONF_DIR, config_name="config")
 def run_job(cfg: DictConfig) -> float | None:
     """One run; in a multirun grid a failing job is reported and recorded, and the other jobs go on."""
+    warning_filters.install()  # again here: a launcher may run the job in a fresh worker process
+    grid.stop_with_launcher()
+    (Path(HydraConfig.get().runtime.output_dir) / grid.ERROR_FILE).unlink(missing_ok=True)  # a rerun job's old failure
     try:
         return train(cfg).get("test_return_mean")
     except Terminated as exc:
-        grid = "; the grid stops here, its later jobs were not run" if is_multirun() else ""
-        print(f"liir: error: {exc}{grid}", file=sys.stderr)
-        sys.exit(SIGTERM_EXIT)
+        rest = "; the grid stops here, its later jobs were not run" if is_multirun() else ""
+        print(f"liir: error: {exc}{rest}", file=sys.stderr)
+        grid.exit_job(SIGTERM_EXIT)
     except Exception as exc:
         error = cli.unwrap(exc)
         clear = isinstance(error, CLEAR_ERRORS)
@@ -216,30 +218,19 @@ def run_job(cfg: DictConfig) -> float | None:
                 cli.fail(str(error))
             raise
         print(f"liir: error: {error if clear else f'job failed with {type(error).__name__}: {error}'}", file=sys.stderr)
-        record_failed_job(exc)
+        grid.record_failed_job(exc)
     return None
-
-
-FAILED_JOBS: list[str] = []  # this grid's failed jobs, one summary line each
-
-
-def record_failed_job(exc: BaseException) -> None:
-    """Write ``error.txt`` (the traceback) into the job's output directory, so failed grid cells are findable."""
-    hydra_cfg = HydraConfig.get()
-    path = Path(hydra_cfg.runtime.output_dir) / "error.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(traceback.format_exception(exc)))
-    log.error("job failed; traceback in %s", path)
-    FAILED_JOBS.append(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): {path}")
 
 
 def main() -> None:
     """Run the job or grid; a grid in which jobs failed ends with their summary and exit status 1."""
-    FAILED_JOBS.clear()
+    grid.FAILED_JOBS.clear()
+    grid.mark_launcher()
+    warning_filters.install()
     cli.run(run_job)
-    if FAILED_JOBS:
-        summary = "".join(f"\n  {line}" for line in FAILED_JOBS)
-        print(f"liir: error: {len(FAILED_JOBS)} grid job(s) failed; tracebacks in:{summary}", file=sys.stderr)
+    if grid.FAILED_JOBS:
+        summary = "".join(f"\n  {line}" for line in grid.FAILED_JOBS)
+        print(f"liir: error: {len(grid.FAILED_JOBS)} grid job(s) failed; tracebacks in:{summary}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -1,9 +1,11 @@
 """pymarl's Q-learner for the value-based family: IQL (no mixer), VDN (sum) and QMIX (monotone mixer).
 
 The agents are the same shared RNN as the actor-critic family, read as per-action Q-values and acted
-on ε-greedily. Each update samples whole episodes from the replay buffer (``OffPolicyDataModule``) and
-regresses the (mixed) Q of the taken actions on one-step double-Q targets from hard-updated target
-networks: r + γ(1 − terminated)·Q_target(s', argmax_u Q_online(s', u)).
+on ε-greedily. Each update samples whole episodes from the replay buffer (``OffPolicyDataModule``, which
+also says how many updates follow each collected rollout) and regresses the (mixed) Q of the taken actions
+on double-Q targets from hard-updated target networks. The targets are TD(λ) returns over the bootstrap
+values V_{t+1} = Q_target(s_{t+1}, argmax_u Q_online(s_{t+1}, u)); λ = 0 (pymarl) is the one-step target
+r + γ(1 − terminated)·V_{t+1}, λ > 0 pymarl2's ``build_td_lambda_targets``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from liir.algos.controller import EpsilonGreedyPolicy, LinearSchedule, MultiAgen
 from liir.data.datamodule import ReplayRollout
 from liir.data.episode import EpisodeBatch
 from liir.envs.base import EnvInfo
-from liir.ops import greedy_next_values, masked_mean
+from liir.ops import greedy_next_values, lambda_returns, masked_mean
 
 MixerFactory = Callable[..., nn.Module]  # called with n_agents and state_dim (a Hydra ``_partial_``)
 
@@ -33,10 +35,12 @@ class QLearner(MARLModule):
         env_info: EnvInfo,
         mixer: MixerFactory | None,
         lr: float,
+        optimizer: str,
         optim_alpha: float,
         optim_eps: float,
         grad_norm_clip: float,
         gamma: float,
+        td_lambda: float,
         double_q: bool,
         target_update_interval: int,
         epsilon_start: float,
@@ -64,19 +68,28 @@ class QLearner(MARLModule):
         return list(self.controller.parameters()) + mixer_params
 
     def configure_optimizers(self):
+        """pymarl's RMSprop (α ``optim_alpha``, ε ``optim_eps``) or, as pymarl2, Adam with torch's β = (0.9, 0.999)
+        and ε ``optim_eps`` (``optim_alpha`` is RMSprop's alone)."""
         hp = self.hparams
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(self.learned_parameters(), lr=hp.lr, eps=hp.optim_eps)
         return rmsprop(self.learned_parameters(), hp.lr, hp.optim_alpha, hp.optim_eps)
 
     def learn(self, rollout: ReplayRollout) -> dict[str, float]:
-        """One update on the episodes sampled from the replay buffer (``algo.datamodule``)."""
-        metrics = self.train_on(rollout.sample)
+        """One update per batch in ``rollout.samples`` (``algo.datamodule.updates_per_rollout`` of them, each
+        sampled from the replay buffer); the metrics are their means. The target networks are due for a copy
+        after every update, as in pymarl, but only the first after a rollout can find them due."""
+        steps = []
+        for batch in rollout.samples:
+            steps.append(self.train_on(batch))
+            if self.episodes - self.last_target_update_episode >= self.hparams.target_update_interval:
+                self.update_targets()
+        metrics = {key: sum(step[key] for step in steps) / len(steps) for key in steps[0]}
         metrics["epsilon"] = self.policy.epsilon
-        if self.episodes - self.last_target_update_episode >= self.hparams.target_update_interval:
-            self.update_targets()
         return metrics
 
     def td_targets(self, batch: EpisodeBatch, online_qs: torch.Tensor) -> torch.Tensor:
-        """One-step targets (B, T, 1 with a mixer, else B, T, N) from the target networks."""
+        """TD(λ) targets (B, T, 1 with a mixer, else B, T, N) from the target networks' bootstrap values."""
         hp = self.hparams
         target_qs = self.target_controller.unroll(batch)[:, 1:]
         next_values = greedy_next_values(
@@ -84,11 +97,13 @@ class QLearner(MARLModule):
         )
         if self.target_mixer is not None:
             next_values = self.target_mixer(next_values, batch.state[:, 1:])
-        not_terminal = (~batch.terminated).unsqueeze(-1).to(next_values.dtype)
-        return batch.reward.unsqueeze(-1) + hp.gamma * not_terminal * next_values
+        # lambda_returns wants V at every slot; slot 0 is no transition's bootstrap and is read only on padded
+        # transitions (which the loss masks), so it is left at 0 rather than computed.
+        values = torch.cat([torch.zeros_like(next_values[:, :1]), next_values], dim=1)
+        return lambda_returns(batch.reward, values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
 
     def train_on(self, batch: EpisodeBatch) -> dict[str, float]:
-        """One RMSprop step on the masked mean squared TD error over ``batch``."""
+        """One optimiser step on the masked mean squared TD error over ``batch``."""
         qs = self.controller.unroll(batch)  # (B, T+1, N, A)
         chosen = qs[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)  # (B, T, N)
         if self.mixer is not None:

@@ -4,8 +4,9 @@ The dataset is an endless stream: each item is a fresh batch of episodes collect
 to the DataModule (the LightningModule's, updated in place) *at the moment the item is requested*.
 Learners therefore pull items themselves
 inside ``training_step`` (``dataloader_iter``), so Lightning never pre-fetches a rollout with stale
-parameters. Off-policy items also carry a batch sampled from the replay buffer the new episodes were
-inserted into (pymarl's run loop: collect, insert, train once the buffer holds ``batch_size`` episodes).
+parameters. Off-policy items also carry the batches to learn from, sampled from the replay buffer the new
+episodes were inserted into (pymarl's run loop: collect, insert, train once the buffer holds ``batch_size``
+episodes), one per update.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class RolloutStream(IterableDataset):
 
 @dataclass
 class ReplayRollout(Rollout):
-    """The episodes collected since the previous update, plus ``sample``: episodes drawn from the
-    replay buffer for this update."""
+    """The episodes collected since the previous item, plus ``samples``: one batch of episodes drawn from the
+    replay buffer per update. Each is drawn only when the learner asks for the next one, so a single sampled
+    batch is in memory at a time; the iterator can be consumed once."""
 
-    sample: EpisodeBatch = field(kw_only=True)
+    samples: Iterator[EpisodeBatch] = field(kw_only=True)
 
 
 def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
@@ -57,16 +59,29 @@ def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
 
 class ReplayStream(RolloutStream):
     """Collects with the current policy and inserts into ``buffer``; once it holds ``batch_size`` episodes,
-    every collection yields a sampled training batch.
+    every collection yields ``updates_per_rollout`` training batches, each sampled independently.
 
     While the buffer fills up (pymarl collects without training then), the collections are gathered
-    into the first item, so each item is exactly one update and every episode is counted once.
+    into the first item, so each item is one round of updates and every episode is counted once.
     """
 
-    def __init__(self, runner: EpisodeRunner, policy: Policy, buffer: EpisodeReplayBuffer, batch_size: int) -> None:
+    def __init__(
+        self,
+        runner: EpisodeRunner,
+        policy: Policy,
+        buffer: EpisodeReplayBuffer,
+        batch_size: int,
+        updates_per_rollout: int,
+    ) -> None:
         super().__init__(runner, policy)
         self.buffer = buffer
         self.batch_size = batch_size
+        self.updates_per_rollout = updates_per_rollout
+
+    def draw(self) -> Iterator[EpisodeBatch]:
+        """The batches of one round of updates, sampled as they are requested."""
+        for _ in range(self.updates_per_rollout):
+            yield self.buffer.sample(self.batch_size)
 
     def __iter__(self) -> Iterator[ReplayRollout]:
         pending: list[Rollout] = []
@@ -76,7 +91,7 @@ class ReplayStream(RolloutStream):
             if self.buffer.can_sample(self.batch_size):
                 collected = concat_rollouts(pending)
                 pending = []
-                yield ReplayRollout(**vars(collected), sample=self.buffer.sample(self.batch_size))
+                yield ReplayRollout(**vars(collected), samples=self.draw())
 
 
 def _identity(item: Rollout) -> Rollout:
@@ -113,7 +128,9 @@ class OnPolicyDataModule(pl.LightningDataModule):
 
 
 class OffPolicyDataModule(OnPolicyDataModule):
-    """Rollouts through an episode replay buffer of ``buffer_size`` episodes, sampled ``batch_size`` at a time.
+    """Rollouts through an episode replay buffer of ``buffer_size`` episodes, sampled ``batch_size`` at a time,
+    ``updates_per_rollout`` times per collected rollout (pymarl's one update per episode is
+    ``updates_per_rollout = batch_size_run``).
 
     With ``save_replay_buffer`` the buffer's episodes go into every checkpoint (large: up to
     ``buffer_size`` whole episodes), so a resumed run continues exactly; otherwise a resumed run refills
@@ -121,17 +138,27 @@ class OffPolicyDataModule(OnPolicyDataModule):
     """
 
     def __init__(
-        self, env: BatchedEnv, policy: Policy, buffer_size: int, batch_size: int, save_replay_buffer: bool
+        self,
+        env: BatchedEnv,
+        policy: Policy,
+        buffer_size: int,
+        batch_size: int,
+        updates_per_rollout: int,
+        save_replay_buffer: bool,
     ) -> None:
         super().__init__(env, policy)
         if batch_size > buffer_size:
             raise ValueError(f"batch_size={batch_size} episodes cannot be sampled from buffer_size={buffer_size}")
+        if updates_per_rollout < 1:
+            raise ValueError(f"updates_per_rollout={updates_per_rollout} is not allowed: it must be at least 1")
         self.buffer = EpisodeReplayBuffer(env.info, buffer_size)
         self.batch_size = batch_size
+        self.updates_per_rollout = updates_per_rollout
         self.save_replay_buffer = save_replay_buffer
 
     def train_dataloader(self) -> DataLoader:
-        return stream_loader(ReplayStream(self.runner, self.policy, self.buffer, self.batch_size))
+        stream = ReplayStream(self.runner, self.policy, self.buffer, self.batch_size, self.updates_per_rollout)
+        return stream_loader(stream)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

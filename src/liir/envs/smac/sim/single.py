@@ -2,7 +2,8 @@
 
 Constructor arguments (also positionally, in SMAC's order), method names, public attributes, unit
 dictionaries and return types follow ``smac.env.StarCraft2Env`` (smac-interface.md §1, §3), so code written
-against SMAC runs unchanged. Differences: no game process (``render``/``save_replay`` do nothing), the random
+against SMAC runs unchanged. Differences: no game process (``save_replay`` does nothing; ``render`` draws the
+simulator's state with matplotlib, see ``render.py``, instead of SMAC's pygame window), the random
 stream comes from ``seed`` (0 when None), the ``*_RL`` unit-type ids start at ``RL_TYPE_BASE``, and ``step``
 raises ``NeedsResetError`` before the first ``reset`` and after the episode ended (SMAC would go on
 stepping a finished game).
@@ -484,8 +485,21 @@ class StarCraft2Env(MultiAgentEnv):
     def seed(self) -> int | None:
         return self._seed
 
-    def render(self, mode: str = "human") -> None:
-        """No renderer: the simulator runs render-free."""
+    def render(self, mode: str = "human") -> np.ndarray | None:
+        """SMAC's modes: ``"rgb_array"`` returns the current state as an (H, W, 3) uint8 picture, 480 px wide,
+        drawn as ``liir.evaluate render=true`` draws its battle GIFs; ``"human"`` shows it in a matplotlib
+        window that later calls update, or, where matplotlib has no interactive backend (a headless machine),
+        warns and shows nothing."""
+        from liir.envs.smac.sim import render as drawing  # matplotlib is imported only for a picture
+
+        if mode not in ("human", "rgb_array"):
+            raise ValueError(f"render mode {mode!r} is not supported; use 'human' or 'rgb_array'")
+        title = f"{self.map_name}, step {self._episode_steps}"
+        frame = drawing.rgb_frame(drawing.Scene.of(self._sim), drawing.Battle.now(self._sim.state), title)
+        if mode == "rgb_array":
+            return frame
+        self.renderer = drawing.show(frame, self.renderer)
+        return None
 
     def save_replay(self) -> None:
         """No replays without the game."""
@@ -494,4 +508,9 @@ class StarCraft2Env(MultiAgentEnv):
         self.reset()
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the ``render`` window, if one is open (no game process to stop)."""
+        if self.renderer is not None:
+            from liir.envs.smac.sim.render import close_window
+
+            close_window(self.renderer)
+            self.renderer = None
