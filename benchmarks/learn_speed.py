@@ -5,6 +5,7 @@
 Collects one rollout of ``batch_size_run`` episodes with the fresh policy, then times ``learn`` on it
 ``--repeats`` times (the first is a warm-up) and reports the median: the learner's cost isolated from the
 simulator's, for comparing learner changes side by side. The simulator runs uncompiled (only the rollout uses it).
+``trainer.precision=bf16-mixed`` runs ``learn`` under bf16 autocast, as Lightning's precision plugin does.
 """
 
 from __future__ import annotations
@@ -40,16 +41,19 @@ def main(argv: list[str] | None = None) -> dict:
     optimizers = module.configure_optimizers()  # the module's own optimisers, without a Trainer
     module.optimizers = lambda: optimizers if isinstance(optimizers, list) else optimizers
     module.manual_backward = lambda loss: loss.backward()
+    bf16 = cfg.trainer.precision == "bf16-mixed"
     seconds = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        module.learn(rollout)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            module.learn(rollout)
         seconds.append(time.perf_counter() - start)
     return {
         "bench": "learn_speed",
         "env": cfg.env.name,
         "algo": cfg.algo.name,
         "batch_size_run": cfg.batch_size_run,
+        "precision": str(cfg.trainer.precision),
         "env_steps": rollout.env_steps,
         "learn_s_median": round(statistics.median(seconds[1:]), 4),
         "learn_s": [round(s, 4) for s in seconds],

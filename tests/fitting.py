@@ -20,11 +20,14 @@ class LastOutputs(Callback):
         self.outputs = outputs
 
 
-def fit(module: MARLModule, env, t_max: int = 1, datamodule=None, callbacks=()) -> StepOutputs:
+def fit(
+    module: MARLModule, env, t_max: int = 1, datamodule=None, callbacks=(), precision: str = "32-true"
+) -> StepOutputs:
     """Train until ``t_max`` env steps (at least one update); return the last step's outputs."""
     last = LastOutputs()
     trainer = pl.Trainer(
         max_epochs=-1,
+        precision=precision,
         logger=False,
         callbacks=[StopAtTMax(t_max), last, *callbacks],
         enable_checkpointing=False,

@@ -78,6 +78,20 @@ def alive_agents(avail_actions: torch.Tensor) -> torch.Tensor:
 
 
 # --- gradients and optimiser steps ---
+def full_precision(device: torch.device) -> torch.autocast:
+    """Autocast off on ``device``: what runs inside stays float32 under ``trainer.precision=bf16-mixed``.
+
+    LIIR's meta-gradient is a product of α·λ with second-order terms (~1e-7 to 1e-9): its lookahead and r_in
+    head stay in float32 rather than inherit bf16's 8-bit mantissa.
+    """
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def widened(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 if it was computed in a lower precision (bf16 under autocast); float64 stays float64."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def global_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
     """The L2 norm of all ``tensors`` taken together (as ``clip_grad_norm_`` measures a gradient)."""
     return torch.sqrt(sum((t.detach() ** 2).sum() for t in tensors))

@@ -273,3 +273,29 @@ def test_raw_meta_gradient_under_rmsprop_epsilon_moves_eta_by_its_scale(pursuit_
     steps = _first_eta_steps(pursuit_env, ac_hparams, monkeypatch, 1.0, **old)
     scaled = _first_eta_steps(pursuit_env, ac_hparams, monkeypatch, 100.0, **old)
     assert scaled.norm() > 10 * steps.norm()
+
+
+@pytest.mark.parametrize("meta_grad", ["exact", "reference"])
+def test_the_meta_gradient_stays_float32_under_bf16_mixed(pursuit_env, ac_hparams, monkeypatch, meta_grad):
+    """``trainer.precision=bf16-mixed`` runs ``learn`` under autocast; the η step (the lookahead or the authors'
+    surrogate) runs with autocast off, in float32, and so does the r_in head that feeds it."""
+    env = pursuit_env(batch_size=4, episode_limit=5, seed=3)
+    module = make_liir(env.info, ac_hparams, meta_grad=meta_grad, intrinsic_lambda=0.01)
+    seen: dict[str, tuple[bool, torch.dtype]] = {}
+
+    def recording(name: str):
+        original = getattr(LIIR, name)
+
+        def wrapped(self, *args):
+            out = original(self, *args)
+            seen[name] = (torch.is_autocast_enabled("cpu"), (out[0] if isinstance(out, tuple) else out).dtype)
+            return out
+
+        monkeypatch.setattr(LIIR, name, wrapped)
+
+    for name in ("critic_inputs", "intrinsic_rewards_of_taken_actions", f"{meta_grad}_meta_loss"):
+        recording(name)
+    fit(module, env, t_max=20, precision="bf16-mixed")
+    assert seen["critic_inputs"][0]  # the learner does run under autocast
+    assert seen["intrinsic_rewards_of_taken_actions"][1] == torch.float32
+    assert seen[f"{meta_grad}_meta_loss"] == (False, torch.float32)

@@ -92,6 +92,10 @@ class MARLModule(pl.LightningModule):
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.require_finite(grad_norm, f"{name} gradient norm")
         optimizer.step()
+        # Under trainer.precision=bf16-mixed autocast caches its low-precision copy of each weight until the
+        # training step ends; after an in-place step that copy is stale, and the next forward (the seq critic's
+        # next time step, LIIR's next pass) would still read the old weights.
+        torch.clear_autocast_cache()
         return float(grad_norm)
 
     def require_finite(self, value: torch.Tensor, what: str) -> None:

@@ -149,7 +149,9 @@ class LIIR(MARLModule):
     def intrinsic_rewards_of_taken_actions(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
         """r_in (B, T, N) of the taken actions, from the trunk features (detached: the trunk is the proxy
         critics') through the η head."""
-        r_in_all = self.critic.intrinsic_rewards(self.critic.features(inputs).detach())
+        features = self.critic.features(inputs).detach()
+        with ops.full_precision(features.device):
+            r_in_all = self.critic.intrinsic_rewards(ops.widened(features))
         return r_in_all[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)
 
     def proxy_returns(self, batch: EpisodeBatch, inputs: torch.Tensor, r_in: torch.Tensor) -> torch.Tensor:
@@ -224,12 +226,17 @@ class LIIR(MARLModule):
         v_ex_loss = ops.masked_mean((v_ex - ex_returns) ** 2, batch.mask)
         metrics: dict[str, float] = {"v_ex_loss": float(v_ex_loss.detach())}
         loss = v_ex_loss
-        if hp.meta_grad == "exact":
-            meta_loss, j_ex, grad_norm = self.exact_meta_loss(batch, theta, r_in, proxy_adv, ex_adv)
-            loss, metrics["j_ex"], metrics["meta_grad_norm"] = loss + meta_loss, float(j_ex), float(grad_norm)
-        elif hp.meta_grad == "reference":
-            meta_loss, coefficient = self.reference_meta_loss(batch, theta, ex_adv, proxy_returns)
-            loss, metrics["meta_coefficient"] = loss + meta_loss, float(coefficient)
+        with ops.full_precision(r_in.device):  # the meta-gradient in float32, whatever trainer.precision says
+            if hp.meta_grad == "exact":
+                meta_loss, j_ex, grad_norm = self.exact_meta_loss(
+                    batch, theta, r_in, ops.widened(proxy_adv), ops.widened(ex_adv)
+                )
+                loss, metrics["j_ex"], metrics["meta_grad_norm"] = loss + meta_loss, float(j_ex), float(grad_norm)
+            elif hp.meta_grad == "reference":
+                meta_loss, coefficient = self.reference_meta_loss(
+                    batch, theta, ops.widened(ex_adv), ops.widened(proxy_returns)
+                )
+                loss, metrics["meta_coefficient"] = loss + meta_loss, float(coefficient)
         params = list(self.critic.eta_parameters())
         r_in_before = [p.detach().clone() for p in self.critic.r_in_head.parameters()]
         metrics["eta_grad_norm"] = self.optimise(self.optimizers()[2], loss, params, hp.eta_grad_norm_clip, "eta")
