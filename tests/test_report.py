@@ -101,6 +101,18 @@ def test_steps_to_threshold_is_the_median_seeds_first_crossing(tmp_path):
     assert row["steps_to_threshold"] == "250" and row["threshold_reached"] == "3/3"
 
 
+def test_final_tests_averages_each_seeds_last_tests(tmp_path, capsys):
+    """``final_tests=2``: each seed's final is the mean of its last two tests (207: 0, then its final value), so a
+    curve that swings from test to test is not judged by its last test alone; best is unchanged."""
+    seed_runs(tmp_path / "runs")
+    report(str(tmp_path / "runs"), f"out={tmp_path / 'out'}", "reps=200", "final_tests=2")
+    (row,) = cells(tmp_path / "out").values()
+    assert float(row["final_median"]) == pytest.approx(0.625 / 2)
+    assert float(row["final_iqm"]) == pytest.approx(np.mean([0.5, 0.625, 0.75]) / 2)
+    assert float(row["best_median"]) == pytest.approx(0.625)
+    assert "mean of its last 2 tests" in (tmp_path / "out" / "summary.md").read_text()
+
+
 def test_the_same_runs_give_the_same_report(tmp_path):
     seed_runs(tmp_path / "runs")
     for out in ("a", "b"):
@@ -246,6 +258,7 @@ def test_figures_and_table_go_to_an_offline_wandb_run(tmp_path):
         (("runs", "colour=red"), "colour is not a config key"),
         (("runs", "reps=abc"), "reps='abc' is not allowed"),
         (("runs", "reps=0"), "reps=0 is not allowed: it must be a positive number"),
+        (("runs", "final_tests=0"), "final_tests=0 is not allowed: it must be a positive number"),
         (("runs", "confidence=1.5"), "confidence=1.5 is not allowed"),
         (("runs", "threshold=2"), "threshold=2.0 is not allowed: it must lie in [0, 1]"),
     ],

@@ -387,6 +387,7 @@ class ReportConfig:
 
     out: str = MISSING
     threshold: float = MISSING
+    final_tests: int = MISSING
     confidence: float = MISSING
     reps: int = MISSING
     bootstrap_seed: int = MISSING
@@ -395,6 +396,7 @@ class ReportConfig:
 
     def check(self) -> None:
         require_positive("", self, "reps")
+        require_positive("", self, "final_tests")
         require_unit_interval("", self, "threshold")
         if not 0 < self.confidence < 1:
             raise ConfigError(f"confidence={self.confidence!r} is not allowed: it must lie strictly between 0 and 1")

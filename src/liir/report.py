@@ -209,10 +209,11 @@ def length_notes(runs: list[Run], horizon: int, interval: int) -> list[str]:
     return notes
 
 
-def finals_and_bests(group: Group, metric: str) -> dict[str, np.ndarray]:
-    """Per seed: its last test at the cell's steps and its best test up to them."""
+def finals_and_bests(group: Group, metric: str, final_tests: int) -> dict[str, np.ndarray]:
+    """Per seed: the mean of its last ``final_tests`` tests up to the cell's steps (1: its last test; more smooth
+    a curve that swings from test to test), and its best test up to them."""
     tests = [group.tests(run, metric)[1] for run in group.runs]
-    return {"final": np.array([v[-1] for v in tests]), "best": np.array([v.max() for v in tests])}
+    return {"final": np.array([v[-final_tests:].mean() for v in tests]), "best": np.array([v.max() for v in tests])}
 
 
 def cell_columns(group: Group) -> dict[str, object]:
@@ -231,7 +232,7 @@ def cell_row(group: Group, cfg: ReportConfig, boot: Bootstrap) -> dict[str, obje
         "seed_list": " ".join(str(run.seed) for run in group.runs),
         "steps": group.horizon,
     }
-    for kind, scores in finals_and_bests(group, metric).items():
+    for kind, scores in finals_and_bests(group, metric, cfg.final_tests).items():
         row |= estimate_columns(kind, boot.estimate([scores]))
     crossings = [first_crossing(*group.tests(run, WIN), cfg.threshold) for run in group.runs] if metric == WIN else []
     median_crossing = float(np.median(crossings)) if crossings else np.inf
@@ -252,7 +253,7 @@ def estimate_columns(kind: str, estimates: dict[str, Estimate]) -> dict[str, flo
     return columns
 
 
-def across_maps_rows(groups: list[Group], boot: Bootstrap) -> list[dict[str, object]]:
+def across_maps_rows(groups: list[Group], boot: Bootstrap, final_tests: int) -> list[dict[str, object]]:
     """Per algorithm (and overrides) found on two maps or more, the win rates of all its seeds on all maps pooled:
     the stratified bootstrap redraws each map's seeds separately, so every resample keeps each map's seed count."""
     by_label: dict[str, list[Group]] = defaultdict(list)
@@ -271,7 +272,7 @@ def across_maps_rows(groups: list[Group], boot: Bootstrap) -> list[dict[str, obj
             "metric": SHORT[WIN],
             "seeds": sum(len(cell.runs) for cell in cells),
         }
-        scores = [finals_and_bests(cell, WIN) for cell in cells]
+        scores = [finals_and_bests(cell, WIN, final_tests) for cell in cells]
         for kind in ("final", "best"):
             row |= estimate_columns(kind, boot.estimate([s[kind] for s in scores]))
         rows.append(row)
@@ -379,6 +380,10 @@ def markdown_table(rows: list[dict[str, object]], first: list[tuple[str, str]], 
     return "\n".join(lines)
 
 
+def final_what(final_tests: int) -> str:
+    return "last test" if final_tests == 1 else f"mean of its last {final_tests} tests (`final_tests`)"
+
+
 def summary_markdown(
     cells: list[dict[str, object]], across: list[dict[str, object]], left_out: dict[Path, str], cfg: ReportConfig
 ) -> str:
@@ -400,8 +405,8 @@ def summary_markdown(
         f"Test win rate (SMAC; `win_rate`) or test return (envs without a win rate; `return`) across seeds: the "
         f"median and the IQM (interquartile mean), each with its {ci} confidence interval from a stratified "
         f"bootstrap ({cfg.reps} resamples, seed {cfg.bootstrap_seed}); one seed has no interval (–). *final*: each "
-        "seed's last test at the cell's *steps* (the shortest seed's last test) or within one test interval after "
-        "them (seeds end a few episodes apart); *best*: each seed's best test up to then. "
+        f"seed's {final_what(cfg.final_tests)} at the cell's *steps* (the shortest seed's last test) or within one "
+        "test interval after them (seeds end a few episodes apart); *best*: each seed's best test up to then. "
         f"*steps to {cfg.threshold}*: the median over seeds of the first test step at which the win rate "
         f"reached {cfg.threshold}, a seed that never reached it counting as later than any; – when half the seeds "
         "or more never reached it; in brackets, how many seeds reached it.",
@@ -535,7 +540,7 @@ def report(args: list[str]) -> None:
 def write_report(out: Path, groups: list[Group], left_out: dict[Path, str], cfg: ReportConfig, boot: Bootstrap) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cells = [cell_row(group, cfg, boot) for group in groups]
-    across = across_maps_rows(groups, boot)
+    across = across_maps_rows(groups, boot, cfg.final_tests)
     figures = [out / "curves.png", out / "curves_return.png"]
     plot_curves(groups, lambda group: group.first.metric, figures[0], cfg)
     plot_curves(groups, lambda group: RETURN, figures[1], cfg)
