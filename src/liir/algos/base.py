@@ -77,6 +77,11 @@ class MARLModule(pl.LightningModule):
         self.episodes += rollout.batch.batch_size
         return {"rollout": rollout, "metrics": self.learn(rollout)}
 
+    def unwrapped_optimizer(self, index: int) -> torch.optim.Optimizer:
+        """The torch optimiser behind ``self.optimizers()[index]`` (Lightning wraps it), for hand-written steps."""
+        optimizer = self.optimizers()[index]
+        return getattr(optimizer, "optimizer", optimizer)
+
     def optimise(
         self, optimizer, loss: torch.Tensor, params: list[nn.Parameter], clip: float | None, name: str
     ) -> float:

@@ -28,7 +28,7 @@ import torch
 from liir import ops
 from liir.algos.actor import make_softmax_policy, policy_gradient_step
 from liir.algos.base import MARLModule, rmsprop
-from liir.algos.critic_fitting import CriticFitter
+from liir.algos.critic_fitting import CriticFitter, CriticOptimiser
 from liir.data.episode import EpisodeBatch
 from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
@@ -87,7 +87,9 @@ class LIIR(MARLModule):
         input_dim = coma_critic_input_dim(info.state_shape, info.obs_shape, info.n_agents, info.n_actions)
         self.critic = LIIRCritic(input_dim, info.n_agents, info.n_actions, critic_hidden_dim, r_in_scale)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_fitter = CriticFitter(self.critic, self.target_critic, critic_train_mode, target_update_interval)
+        self.critic_fitter = CriticFitter(
+            self.critic, self.target_critic, self.critic.proxy_layers(), critic_train_mode, target_update_interval
+        )
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -142,11 +144,10 @@ class LIIR(MARLModule):
         self, inputs: torch.Tensor, proxy_returns: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Step 1: V_proxy_i regressed on G^p; returns V_proxy (B, T, N) before each update, and metrics."""
-
-        def predict(t: int | slice) -> torch.Tensor:
-            return self.critic.proxy_values(self.critic.features(inputs[:, t]))
-
-        return self.critic_fitter.fit(predict, proxy_returns, mask, self.apply_critic_loss)
+        optimiser = CriticOptimiser(
+            self.unwrapped_optimizer(1), self.hparams.grad_norm_clip, self.apply_critic_loss, self.require_finite
+        )
+        return self.critic_fitter.fit(inputs, proxy_returns, mask, optimiser)
 
     def normalise_proxy_advantages(self, proxy_adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The actor's normalised proxy advantages, keeping the graph to η (through the statistics only
