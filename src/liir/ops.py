@@ -160,22 +160,32 @@ def greedy_next_values(
 
 
 # --- LIIR's meta-gradient: the differentiable one-step lookahead (paper Eq. 6–9) ---
-def lookahead_params(
-    log_pi_fn: LogPiFn, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: float
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """θ'(η) = θ + α·∇_θ J_proxy (differentiable in η) and log π̃_θ(u) (B, T, N), detached.
+def lookahead_step(
+    log_pi: torch.Tensor, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: float
+) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, ...]]:
+    """θ'(η) = θ + α·∇_θ J_proxy and ∇_θ J_proxy (per tensor of ``params``, both with their graph to η).
 
-    J_proxy = mean over real (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective.
+    ``log_pi`` is log π̃_θ(u) (B, T, N) computed from ``params`` with its graph. J_proxy = mean over
+    real (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective, so ∇_θ J_proxy is
+    minus the real policy step's gradient: LIIR takes that step from it rather than unrolling again.
     The step is **plain SGD with α = lr** (the paper's Eq. 6), not the RMSprop step the policy optimiser
     takes: the paper states its meta-gradient for that update, and SGD keeps the meta-gradient free of
     optimiser state, so it is exactly the finite-difference slope of J_ex(θ'(η)). Gradient clipping of
     the real step is likewise not part of the lookahead.
     """
     names = list(params)
-    log_pi = log_pi_fn(params)
     j_proxy = masked_mean(proxy_adv * log_pi, mask.unsqueeze(-1))
     grads = torch.autograd.grad(j_proxy, [params[k] for k in names], create_graph=True)
     new_params = {k: params[k] + step_size * g for k, g in zip(names, grads, strict=True)}
+    return new_params, grads
+
+
+def lookahead_params(
+    log_pi_fn: LogPiFn, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: float
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """θ'(η) (``lookahead_step``) and log π̃_θ(u) (B, T, N), detached, from θ = ``params``."""
+    log_pi = log_pi_fn(params)
+    new_params, _ = lookahead_step(log_pi, params, proxy_adv, mask, step_size)
     return new_params, log_pi.detach()
 
 
@@ -202,20 +212,20 @@ def lookahead_extrinsic_objective(
 
 def exact_eta_gradient(
     log_pi_fn: LogPiFn,
-    params: Params,
+    new_params: Params,
+    log_pi_old: torch.Tensor,
     eta_params: Sequence[torch.Tensor],
-    proxy_adv: torch.Tensor,
     extrinsic_adv: torch.Tensor,
     mask: torch.Tensor,
-    step_size: float,
 ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     """(∇_η J_ex(θ'(η)) per tensor of ``eta_params`` — the *ascent* direction —, J_ex detached).
 
-    ``log_pi_fn`` maps agent parameters (a name -> tensor dict) to log π̃(u) (B, T, N) of the taken
-    actions; ``proxy_adv`` (B, T, N) carries the graph from ``eta_params``; ``extrinsic_adv`` (B, T) is a
-    constant. η tensors J_ex does not reach get zeros. Nothing is written to ``.grad``.
+    ``new_params`` is the lookahead θ'(η) (``lookahead_step``, its graph reaching ``eta_params``),
+    ``log_pi_old`` log π̃_θ(u) (B, T, N) before it; ``log_pi_fn`` maps agent parameters (a name -> tensor
+    dict) to log π̃(u) of the taken actions; ``extrinsic_adv`` (B, T) is a constant. η tensors J_ex does
+    not reach get zeros. Nothing is written to ``.grad``.
     """
-    j_ex = lookahead_extrinsic_objective(log_pi_fn, params, proxy_adv, extrinsic_adv, mask, step_size)
+    j_ex = extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
     grads = torch.autograd.grad(j_ex, list(eta_params), allow_unused=True)
     grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
     return grads, j_ex.detach()

@@ -71,7 +71,8 @@ def test_optimizers_own_disjoint_parameter_sets_and_each_step_changes_only_its_o
 
         return recorded
 
-    monkeypatch.setattr(module, "optimise", recording(None, module.optimise))  # actor, eta (and a batch critic)
+    monkeypatch.setattr(module, "optimise", recording(None, module.optimise))  # eta, actor (unless exact)
+    monkeypatch.setattr(module, "optimise_with_gradients", recording(None, module.optimise_with_gradients))
     monkeypatch.setattr(module, "fit_proxy_critics", recording("critic", module.fit_proxy_critics))  # seq: by hand
     fit(module, env)
     owners = {"actor": agent, "critic": critic, "eta": eta}

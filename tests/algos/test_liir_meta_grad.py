@@ -85,7 +85,7 @@ def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_o
 ):
     module, batch, theta, proxy_adv, ex_adv = _setup(ac_hparams, terminated, normalisation_gradient)
     eta = list(module.critic.eta_parameters())
-    loss, j_ex = module.exact_meta_loss(batch, dict(theta), proxy_adv(), ex_adv)
+    loss, j_ex = module.exact_meta_loss(batch, module.lookahead(batch, dict(theta), proxy_adv()), ex_adv)
     grads = torch.autograd.grad(loss, eta, allow_unused=True)
     log_pi_fn, lr = module.behaviour_log_pi(batch), module.hparams.lr
 

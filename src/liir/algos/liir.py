@@ -21,12 +21,13 @@ fitting and the critic inputs are COMA's, shared by composition (``actor.py``, `
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from liir import ops
-from liir.algos.actor import make_softmax_policy, policy_gradient_step
+from liir.algos.actor import actor_metrics, make_softmax_policy, policy_gradient_step
 from liir.algos.base import MARLModule, rmsprop
 from liir.algos.critic_fitting import CriticFitter, CriticOptimiser
 from liir.data.episode import EpisodeBatch
@@ -36,6 +37,17 @@ from liir.nn.critics import coma_critic_input_dim, coma_critic_inputs
 from liir.nn.liir_critic import LIIRCritic
 
 AgentParams = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Lookahead:
+    """The differentiable policy step θ → θ'(η) on the batch; the real policy step reuses its forward and
+    gradient (``ops.lookahead_step``), so the agent is unrolled at θ once per update."""
+
+    probs: torch.Tensor  # π̃_θ (B, T, N, A), graph to θ
+    log_pi: torch.Tensor  # log π̃_θ(u) (B, T, N), graph to θ
+    proxy_grads: tuple[torch.Tensor, ...]  # ∇_θ J_proxy per agent tensor (controller order), graph to η
+    new_params: AgentParams  # θ'(η) = θ + lr·∇_θ J_proxy
 
 
 class LIIR(MARLModule):
@@ -114,13 +126,14 @@ class LIIR(MARLModule):
         proxy_values, critic_metrics = self.fit_proxy_critics(inputs, proxy_returns, batch.mask)  # step 1
         raw_proxy_adv = proxy_returns - proxy_values
         proxy_adv = self.normalise_proxy_advantages(raw_proxy_adv, batch.mask)
-        theta = self.agent_parameters()  # θ, from which the exact η step looks ahead
-        actor_metrics = policy_gradient_step(self.policy, batch, proxy_adv.detach(), self.apply_actor_loss)  # 2
-        eta_metrics = self.eta_step(batch, theta, proxy_adv, ex_adv, proxy_returns, v_ex, ex_returns)  # step 3
+        theta = self.agent_parameters()  # θ, from which the η step looks ahead
+        lookahead = self.lookahead(batch, theta, proxy_adv) if hp.meta_grad == "exact" else None
+        actor = self.policy_step(batch, proxy_adv, lookahead)  # step 2
+        eta_metrics = self.eta_step(batch, theta, lookahead, ex_adv, proxy_returns, v_ex, ex_returns)  # step 3
 
         intrinsic = intrinsic_reward_metrics(r_in.detach(), raw_proxy_adv.detach(), raw_ex_adv, batch.mask)
         intrinsic["intrinsic_lambda"] = float(hp.intrinsic_lambda)
-        return {**critic_metrics, **actor_metrics, **eta_metrics, **intrinsic}
+        return {**critic_metrics, **actor, **eta_metrics, **intrinsic}
 
     def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
         """COMA's per-agent critic inputs (B, T+1, N, in)."""
@@ -185,11 +198,24 @@ class LIIR(MARLModule):
         """A detached copy of θ, named as in the controller (``torch.func.functional_call`` names)."""
         return {name: p.detach().clone() for name, p in self.controller.named_parameters()}
 
+    def policy_step(
+        self, batch: EpisodeBatch, proxy_adv: torch.Tensor, lookahead: Lookahead | None
+    ) -> dict[str, float]:
+        """Step 2: one policy-gradient step on the proxy advantages; with a lookahead, from its forward and
+        its gradient ∇_θ J_proxy (the step's gradient is exactly minus it) instead of a new unroll."""
+        if lookahead is None:
+            return policy_gradient_step(self.policy, batch, proxy_adv.detach(), self.apply_actor_loss)
+        loss = ops.policy_gradient_loss(lookahead.log_pi.detach(), proxy_adv, batch.mask)
+        grads = [-g.detach() for g in lookahead.proxy_grads]
+        params, clip = list(self.controller.parameters()), self.hparams.grad_norm_clip
+        grad_norm = self.optimise_with_gradients(self.optimizers()[0], loss, params, grads, clip, "actor")
+        return actor_metrics(self.policy, batch, lookahead.probs, proxy_adv.detach(), loss, grad_norm)
+
     def eta_step(
         self,
         batch: EpisodeBatch,
         theta: AgentParams,
-        proxy_adv: torch.Tensor,
+        lookahead: Lookahead | None,
         ex_adv: torch.Tensor,
         proxy_returns: torch.Tensor,
         v_ex: torch.Tensor,
@@ -200,8 +226,8 @@ class LIIR(MARLModule):
         v_ex_loss = ops.masked_mean((v_ex - ex_returns) ** 2, batch.mask)
         metrics: dict[str, float] = {"v_ex_loss": float(v_ex_loss.detach())}
         loss = v_ex_loss
-        if hp.meta_grad == "exact":
-            meta_loss, j_ex = self.exact_meta_loss(batch, theta, proxy_adv, ex_adv)
+        if lookahead is not None:
+            meta_loss, j_ex = self.exact_meta_loss(batch, lookahead, ex_adv)
             loss, metrics["j_ex"] = loss + meta_loss, float(j_ex)
         elif hp.meta_grad == "reference":
             meta_loss, coefficient = self.reference_meta_loss(batch, theta, ex_adv, proxy_returns)
@@ -210,30 +236,45 @@ class LIIR(MARLModule):
         metrics["eta_grad_norm"] = self.optimise(self.optimizers()[2], loss, params, hp.eta_grad_norm_clip, "eta")
         return metrics
 
+    def behaviour_probs(self, batch: EpisodeBatch, params: ops.Params) -> torch.Tensor:
+        """π̃ (B, T, N, A) of the stored transitions at agent parameters ``params`` and the current ε."""
+        logits = torch.func.functional_call(self.controller, dict(params), (batch,))[:, :-1]
+        return ops.exploration_probs(
+            logits, batch.avail_actions[:, :-1], self.policy.epsilon, self.hparams.mask_before_softmax
+        )
+
     def behaviour_log_pi(self, batch: EpisodeBatch) -> ops.LogPiFn:
         """θ -> log π̃_θ(u) (B, T, N) of the taken actions at the current ε, for the lookahead."""
-        hp = self.hparams
-        avail, actions, epsilon = batch.avail_actions[:, :-1], batch.actions[:, :-1], self.policy.epsilon
 
         def log_pi(params: ops.Params) -> torch.Tensor:
-            logits = torch.func.functional_call(self.controller, dict(params), (batch,))[:, :-1]
-            probs = ops.exploration_probs(logits, avail, epsilon, hp.mask_before_softmax)
-            return ops.taken_log_probs(probs, actions, batch.mask)
+            return ops.taken_log_probs(self.behaviour_probs(batch, params), batch.actions[:, :-1], batch.mask)
 
         return log_pi
 
-    def exact_meta_loss(
-        self, batch: EpisodeBatch, theta: AgentParams, proxy_adv: torch.Tensor, ex_adv: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(a loss whose η-gradient is −∇_η J_ex(θ'(η)), J_ex) (paper Eq. 6–9), looking ahead from θ.
+    def lookahead(self, batch: EpisodeBatch, theta: AgentParams, proxy_adv: torch.Tensor) -> Lookahead:
+        """The differentiable policy step from θ (a detached copy, made a leaf here) on ``proxy_adv``.
 
-        The lookahead mirrors the real policy step's objective (the same normalised advantages) with
-        plain SGD of step ``lr`` (see ``ops.lookahead_params`` for why).
+        It mirrors the real policy step's objective (the same normalised advantages) with plain SGD of
+        step ``lr`` (see ``ops.lookahead_step`` for why).
         """
         params = {name: p.requires_grad_() for name, p in theta.items()}
+        probs = self.behaviour_probs(batch, params)
+        log_pi = ops.taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
+        new_params, grads = ops.lookahead_step(log_pi, params, proxy_adv, batch.mask, self.hparams.lr)
+        return Lookahead(probs, log_pi, grads, new_params)
+
+    def exact_meta_loss(
+        self, batch: EpisodeBatch, lookahead: Lookahead, ex_adv: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a loss whose η-gradient is −∇_η J_ex(θ'(η)), J_ex) (paper Eq. 6–9) after ``lookahead``."""
         r_in_params = list(self.critic.r_in_head.parameters())
         grads, j_ex = ops.exact_eta_gradient(
-            self.behaviour_log_pi(batch), params, r_in_params, proxy_adv, ex_adv, batch.mask, self.hparams.lr
+            self.behaviour_log_pi(batch),
+            lookahead.new_params,
+            lookahead.log_pi.detach(),
+            r_in_params,
+            ex_adv,
+            batch.mask,
         )
         return -sum((p * g).sum() for p, g in zip(r_in_params, grads, strict=True)), j_ex
 
