@@ -1,6 +1,8 @@
 """LIIR's exact η meta-gradient through the production path: ``LIIR``'s own proxy returns, advantage
 normalisation, behaviour log-probabilities and ``exact_meta_loss``, against central differences (float64)."""
 
+import copy
+
 import pytest
 import torch
 
@@ -139,3 +141,20 @@ def test_ratio_is_one_without_lookahead(ac_hparams):
     )
     mask = batch.mask.double()
     torch.testing.assert_close(j_ex, (ex_adv * mask).sum() / mask.sum())
+
+
+def test_policy_step_from_the_lookahead_equals_the_plain_policy_gradient_step(ac_hparams):
+    """The exact mode's policy step (gradient −∇θ J_proxy of the lookahead) is the plain step of the other modes."""
+    module, batch, theta, proxy_adv, _ = _setup(ac_hparams, True)
+    plain = copy.deepcopy(module)
+    for m in (module, plain):
+        optimizers = m.configure_optimizers()
+        m.optimizers = lambda optimizers=optimizers: optimizers
+        m.manual_backward = lambda loss: loss.backward()
+    adv = proxy_adv()
+    shared = module.policy_step(batch, adv, module.lookahead(batch, dict(theta), adv))
+    reference = plain.policy_step(batch, adv.detach(), None)
+    assert shared == pytest.approx(reference, rel=1e-12)
+    for p, q in zip(module.controller.parameters(), plain.controller.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    assert any(not torch.equal(p, theta[n]) for n, p in module.controller.named_parameters())
