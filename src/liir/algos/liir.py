@@ -142,7 +142,9 @@ class LIIR(MARLModule):
     def intrinsic_rewards_of_taken_actions(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
         """r_in (B, T, N) of the taken actions, from the trunk features (detached: the trunk is the proxy
         critics') through the η head."""
-        r_in_all = self.critic.intrinsic_rewards(self.critic.features(inputs).detach())
+        with torch.no_grad():  # detached trunk features: no graph to build
+            features = self.critic.features(inputs)
+        r_in_all = self.critic.intrinsic_rewards(features)
         return r_in_all[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)
 
     def proxy_returns(self, batch: EpisodeBatch, inputs: torch.Tensor, r_in: torch.Tensor) -> torch.Tensor:
@@ -177,7 +179,8 @@ class LIIR(MARLModule):
         ex_inputs = self.extrinsic_critic_inputs(batch, inputs)
         with torch.no_grad():
             target_values = self.target_critic.extrinsic_value(self.target_critic.features(ex_inputs))
-        v_ex = self.critic.extrinsic_value(self.critic.features(ex_inputs).detach())
+            features = self.critic.features(ex_inputs)  # detached: the trunk is the proxy critics'
+        v_ex = self.critic.extrinsic_value(features)
         returns = ops.lambda_returns(batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
         return v_ex[:, :-1], returns
 
