@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 from liir.algos.base import NonFiniteLossError, rmsprop
-from liir.algos.critic_fitting import CriticFitter, CriticOptimiser
+from liir.algos.critic_fitting import CriticFitter, CriticOptimiser, mlp_forward
 from liir.nn.critics import MLPCritic
+from liir.nn.liir_critic import LIIRCritic
 from liir.ops import masked_mean
 
 B, T, V, IN, A = 3, 7, 2, 9, 4
@@ -85,3 +86,12 @@ def test_only_plain_rmsprop_over_the_critic_layers_is_accepted():
     extra = torch.optim.RMSprop([*critic.parameters(), nn.Parameter(torch.zeros(1))], lr=0.01)
     with pytest.raises(ValueError, match="plain RMSprop"):
         fitter.fit(inputs, targets, mask, CriticOptimiser(extra, 10.0, optimiser.apply, raise_non_finite))
+
+
+def test_the_fitted_layers_are_the_critics_own_forward_paths():
+    x = torch.randn(5, V, IN)
+    critic = MLPCritic(IN, 16, A)
+    torch.testing.assert_close(mlp_forward(critic.layers(), x), critic(x), rtol=0, atol=0)
+    liir_critic = LIIRCritic(IN, V, A, hidden_dim=16)
+    proxy = liir_critic.proxy_values(liir_critic.features(x))
+    torch.testing.assert_close(mlp_forward(liir_critic.proxy_layers(), x).squeeze(-1), proxy, rtol=0, atol=0)
