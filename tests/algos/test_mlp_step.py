@@ -95,3 +95,18 @@ def test_the_fitted_layers_are_the_critics_own_forward_paths():
     liir_critic = LIIRCritic(IN, V, A, hidden_dim=16)
     proxy = liir_critic.proxy_values(liir_critic.features(x))
     torch.testing.assert_close(mlp_forward(liir_critic.proxy_layers(), x).squeeze(-1), proxy, rtol=0, atol=0)
+
+
+def test_seq_fit_keeps_the_parameters_precision_under_bf16_autocast():
+    """A mixed-precision trainer autocasts the learner; the small per-step updates stay in float32."""
+    critic, fitter, optimiser, (inputs, targets, mask) = make_problem(1, 10.0)
+    plain = copy.deepcopy(critic)
+    plain_fitter = CriticFitter(plain, copy.deepcopy(plain), plain.layers(), "seq", target_update_interval=100)
+    plain_optimiser = CriticOptimiser(rmsprop(plain.parameters(), 0.01, 0.99, 1e-5), 10.0, None, raise_non_finite)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs, _ = fitter.fit(inputs, targets.bfloat16(), mask, optimiser)
+    plain_outputs, _ = plain_fitter.fit(inputs, targets.bfloat16().float(), mask, plain_optimiser)
+    assert outputs.dtype == torch.float32
+    torch.testing.assert_close(outputs, plain_outputs, rtol=0, atol=0)
+    for p, q in zip(critic.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)

@@ -10,6 +10,7 @@ runs its per-step update through the hand-written ``FlatMLPRegression`` (``mlp_s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,16 +101,19 @@ class CriticFitter:
     def _fit_sequence(self, inputs, targets, mask, optimiser: CriticOptimiser, actions):
         """pymarl's ``seq`` mode: one step per time step with real transitions, from the last to the first."""
         b, steps, v = targets.shape
-        rows = inputs.transpose(0, 1).reshape(steps, b * v, inputs.shape[-1])  # one contiguous (B·V, in) per step
-        step_targets = targets.transpose(0, 1).reshape(steps, b * v)
-        weights = mask.transpose(0, 1).unsqueeze(-1).expand(steps, b, v).reshape(steps, b * v).to(targets.dtype)
+        dtype = self.layers[0].weight.dtype  # the parameters' (targets may come from a bf16-autocast target critic)
+        rows = inputs.transpose(0, 1).reshape(steps, b * v, inputs.shape[-1]).to(dtype)  # (B·V, in) per step
+        step_targets = targets.transpose(0, 1).reshape(steps, b * v).to(dtype)
+        weights = mask.transpose(0, 1).unsqueeze(-1).expand(steps, b, v).reshape(steps, b * v).to(dtype)
         counts = weights.sum(1).clamp(min=1.0).tolist()
         active = mask.any(0).tolist()
         step_actions = actions.transpose(0, 1).reshape(steps, b * v) if actions is not None else None
         regression = FlatMLPRegression(self.layers, optimiser.optimizer, optimiser.clip)
-        outputs, values = None, torch.zeros_like(targets)
+        outputs, values = None, targets.new_zeros(targets.shape, dtype=dtype)
         losses, grad_norms = [], []
-        try:
+        # the small per-step operations stay in the parameters' precision under a mixed-precision trainer;
+        # closing writes parameters and optimiser state back however the steps end (a refused step included)
+        with torch.autocast(inputs.device.type, enabled=False), closing(regression):
             for t in reversed(range(steps)):
                 if not active[t]:
                     continue
@@ -123,8 +127,6 @@ class CriticFitter:
                 losses.append(loss)
                 grad_norms.append(grad_norm)
                 self._count_step(regression)
-        finally:
-            regression.close()
         outputs = outputs if actions is not None else outputs.squeeze(-1)
         return outputs, values, losses, torch.stack(grad_norms).tolist()  # one host read for all steps' norms
 
