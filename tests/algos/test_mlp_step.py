@@ -78,6 +78,20 @@ def test_non_finite_target_stops_before_the_update_and_leaves_the_critic_whole()
     assert float(optimiser.optimizer.state[critic.layers()[0].weight]["step"]) == 4
 
 
+def test_infinite_gradient_of_a_finite_loss_stops_before_the_update():
+    critic, fitter, optimiser, (inputs, targets, mask) = make_problem(1, 10.0)
+    first = critic.layers()[0].weight
+    with torch.no_grad():
+        first[:, 0] = 0.0  # the huge feature adds 0 to the forward (finite loss) but overflows its weight gradient
+    inputs[..., 0] = 3e38
+    before = [p.detach().clone() for p in critic.parameters()]
+    with pytest.raises(NonFiniteLossError, match="critic gradient norm is inf"):
+        fitter.fit(inputs, 1e4 * targets, mask, optimiser)
+    assert fitter.critic_training_steps == 0
+    for p, q in zip(critic.parameters(), before, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
 def test_only_plain_rmsprop_over_the_critic_layers_is_accepted():
     critic, fitter, optimiser, (inputs, targets, mask) = make_problem(1, 10.0)
     momentum = torch.optim.RMSprop(critic.parameters(), lr=0.01, momentum=0.9)
