@@ -203,24 +203,31 @@ def greedy_next_values(
 
 
 # --- LIIR's meta-gradient: the differentiable one-step lookahead (paper Eq. 6–9) ---
-def lookahead_params(
-    log_pi_fn: LogPiFn, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, step_size: StepSizes
-) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """θ'(η) = θ + α·∇_θ J_proxy (differentiable in η) and log π̃_θ(u) (B, T, N), detached.
+def proxy_gradient(
+    log_pi: torch.Tensor, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """∇_θ J_proxy per tensor of ``params`` (θ), with its graph to η (``create_graph``).
 
-    J_proxy = mean over real (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective.
+    ``log_pi`` is log π̃_θ(u) (B, T, N) computed from ``params`` with its graph. J_proxy = mean over real
+    (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective, so ∇_θ J_proxy is minus the
+    real policy step's gradient: LIIR takes that step from it rather than unrolling the agent again.
+    """
+    j_proxy = masked_mean(proxy_adv * log_pi, mask.unsqueeze(-1))
+    return torch.autograd.grad(j_proxy, list(params.values()), create_graph=True)
+
+
+def lookahead_params(
+    params: Params, proxy_grads: Sequence[torch.Tensor], step_size: StepSizes
+) -> dict[str, torch.Tensor]:
+    """θ'(η) = θ + α·∇_θ J_proxy (differentiable in η through ``proxy_grads``).
+
     ``step_size`` α is one number (plain SGD, the paper's Eq. 6) or a constant tensor per parameter (e.g.
     lr / (√v + ε) from the policy optimiser's RMSprop statistics). Either way the step holds no η-dependent
     optimiser state, so the meta-gradient is exactly the finite-difference slope of J_ex(θ'(η)). Gradient
     clipping of the real step is not part of the lookahead.
     """
-    names = list(params)
-    log_pi = log_pi_fn(params)
-    j_proxy = masked_mean(proxy_adv * log_pi, mask.unsqueeze(-1))
-    grads = torch.autograd.grad(j_proxy, [params[k] for k in names], create_graph=True)
-    steps = step_size if isinstance(step_size, Mapping) else dict.fromkeys(names, step_size)
-    new_params = {k: params[k] + steps[k] * g for k, g in zip(names, grads, strict=True)}
-    return new_params, log_pi.detach()
+    steps = step_size if isinstance(step_size, Mapping) else dict.fromkeys(params, step_size)
+    return {k: params[k] + steps[k] * g for k, g in zip(params, proxy_grads, strict=True)}
 
 
 def extrinsic_objective(
@@ -239,27 +246,28 @@ def lookahead_extrinsic_objective(
     mask: torch.Tensor,
     step_size: StepSizes,
 ) -> torch.Tensor:
-    """J_ex(θ'(η)): the meta objective, a scalar differentiable in η through ``proxy_adv``."""
-    new_params, log_pi_old = lookahead_params(log_pi_fn, params, proxy_adv, mask, step_size)
-    return extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
+    """J_ex(θ'(η)) from θ = ``params``: the meta objective, a scalar differentiable in η through ``proxy_adv``."""
+    log_pi = log_pi_fn(params)
+    new_params = lookahead_params(params, proxy_gradient(log_pi, params, proxy_adv, mask), step_size)
+    return extrinsic_objective(log_pi_fn(new_params), log_pi, extrinsic_adv, mask)
 
 
 def exact_eta_gradient(
     log_pi_fn: LogPiFn,
-    params: Params,
+    new_params: Params,
+    log_pi_old: torch.Tensor,
     eta_params: Sequence[torch.Tensor],
-    proxy_adv: torch.Tensor,
     extrinsic_adv: torch.Tensor,
     mask: torch.Tensor,
-    step_size: StepSizes,
 ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
     """(∇_η J_ex(θ'(η)) per tensor of ``eta_params`` — the *ascent* direction —, J_ex detached).
 
-    ``log_pi_fn`` maps agent parameters (a name -> tensor dict) to log π̃(u) (B, T, N) of the taken
-    actions; ``proxy_adv`` (B, T, N) carries the graph from ``eta_params``; ``extrinsic_adv`` (B, T) is a
-    constant. η tensors J_ex does not reach get zeros. Nothing is written to ``.grad``.
+    ``new_params`` is the lookahead θ'(η) (``lookahead_params``, its graph reaching ``eta_params``),
+    ``log_pi_old`` log π̃_θ(u) (B, T, N) before it; ``log_pi_fn`` maps agent parameters (a name -> tensor
+    dict) to log π̃(u) of the taken actions; ``extrinsic_adv`` (B, T) is a constant. η tensors J_ex does
+    not reach get zeros. Nothing is written to ``.grad``.
     """
-    j_ex = lookahead_extrinsic_objective(log_pi_fn, params, proxy_adv, extrinsic_adv, mask, step_size)
+    j_ex = extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
     grads = torch.autograd.grad(j_ex, list(eta_params), allow_unused=True)
     grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
     return grads, j_ex.detach()

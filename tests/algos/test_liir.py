@@ -62,15 +62,23 @@ def test_optimizers_own_disjoint_parameter_sets_and_each_step_changes_only_its_o
     assert agent | critic | eta == trainable and len(agent) + len(critic) + len(eta) == len(trainable)
 
     steps: list[tuple[str, set[str]]] = []
-    original = module.optimise
 
-    def recording_optimise(optimizer, loss, params, clip, name):
-        before = snapshot(module)
-        out = original(optimizer, loss, params, clip, name)
-        steps.append((name, {n for n, p in module.named_parameters() if not torch.equal(p, before[n])}))
-        return out
+    def recording(name: str | None, original):
+        """``original`` wrapped to record which trainable parameters each call changed (``name`` None: the name
+        ``optimise`` is given; the target critic's copies are not trained)."""
 
-    monkeypatch.setattr(module, "optimise", recording_optimise)
+        def recorded(*args):
+            before = snapshot(module)
+            out = original(*args)
+            changed = {n for n, p in module.named_parameters() if p.requires_grad and not torch.equal(p, before[n])}
+            steps.append((name or args[-1], changed))
+            return out
+
+        return recorded
+
+    monkeypatch.setattr(module, "optimise", recording(None, module.optimise))  # eta, actor (unless exact)
+    monkeypatch.setattr(module, "optimise_with_gradients", recording(None, module.optimise_with_gradients))
+    monkeypatch.setattr(module, "fit_proxy_critics", recording("critic", module.fit_proxy_critics))  # seq: by hand
     fit(module, env)
     owners = {"actor": agent, "critic": critic, "eta": eta}
     assert {name for name, _ in steps} == {"actor", "critic", "eta"}

@@ -1,6 +1,8 @@
 """LIIR's exact η meta-gradient through the production path: ``LIIR``'s own proxy returns, advantage
 normalisation, behaviour log-probabilities and ``exact_meta_loss``, against central differences (float64)."""
 
+import copy
+
 import pytest
 import torch
 from tests.fitting import fit
@@ -88,6 +90,12 @@ def _setup(
     return module, batch, module.agent_parameters(), proxy_terms, ex_adv
 
 
+def _meta_loss(module: LIIR, batch: EpisodeBatch, theta: dict, proxy_terms, ex_adv: torch.Tensor):
+    """``exact_meta_loss`` as ``learn`` calls it: the lookahead from θ on the proxy advantages, then the η loss."""
+    r_in, adv = proxy_terms()
+    return module.exact_meta_loss(batch, module.lookahead(batch, dict(theta), adv), r_in, ex_adv)
+
+
 def _rmsprop_step_sizes(module: LIIR) -> dict[str, torch.Tensor]:
     """Fixed per-parameter steps lr / (√v + ε) with a made-up v (the tests have no policy optimiser)."""
     generator = torch.Generator().manual_seed(4)
@@ -117,7 +125,7 @@ def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_o
         steps = _rmsprop_step_sizes(module)
         monkeypatch.setattr(module, "lookahead_step_sizes", lambda: steps)
     eta = list(module.critic.eta_parameters())
-    loss, j_ex, _ = module.exact_meta_loss(batch, dict(theta), *proxy_terms(), ex_adv)
+    loss, j_ex, _ = _meta_loss(module, batch, theta, proxy_terms, ex_adv)
     grads = torch.autograd.grad(loss, eta, allow_unused=True)
     log_pi_fn, lr = module.behaviour_log_pi(batch), module.lookahead_step_sizes()
 
@@ -151,7 +159,7 @@ def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_o
 def _meta_loss_gradient(setup, ex_adv_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(the r_in head's gradient of ``exact_meta_loss``, flattened; the reported ‖∇_η J_ex‖)."""
     module, batch, theta, proxy_terms, ex_adv = setup
-    loss, _, norm = module.exact_meta_loss(batch, dict(theta), *proxy_terms(), ex_adv * ex_adv_scale)
+    loss, _, norm = _meta_loss(module, batch, theta, proxy_terms, ex_adv * ex_adv_scale)
     grads = torch.autograd.grad(loss, list(module.critic.r_in_head.parameters()))
     return torch.cat([g.flatten() for g in grads]), norm
 
@@ -193,13 +201,12 @@ def test_lookahead_is_one_step_on_the_proxy_objective(ac_hparams, lookahead):
     log_pi_fn = module.behaviour_log_pi(batch)
     _, adv = proxy_terms()
     steps = _rmsprop_step_sizes(module) if lookahead == "rmsprop" else dict.fromkeys(params, module.hparams.lr)
-    new_params, log_pi_old = ops.lookahead_params(log_pi_fn, params, adv, batch.mask, steps)
+    log_pi = log_pi_fn(params)
+    new_params = ops.lookahead_params(params, ops.proxy_gradient(log_pi, params, adv, batch.mask), steps)
     policy_loss = ops.policy_gradient_loss(log_pi_fn(params), adv, batch.mask)
     policy_loss.backward()
     for name, p in params.items():
         torch.testing.assert_close(new_params[name].detach(), p.detach() - steps[name] * p.grad)
-    assert not log_pi_old.requires_grad
-    assert (log_pi_old[~batch.mask] == 0).all()
 
 
 def test_ratio_is_one_without_lookahead(ac_hparams):
@@ -218,16 +225,34 @@ def test_centred_meta_gradient_moves_eta_by_each_samples_difference_from_its_act
     with m_k = ∂J_ex/∂r_in(k) per taken action."""
     module, batch, theta, proxy_terms, ex_adv = _setup(ac_hparams, True)
     module.hparams.meta_grad_centring = "actions"
-    loss, _, _ = module.exact_meta_loss(batch, dict(theta), *proxy_terms(), ex_adv)
+    loss, _, _ = _meta_loss(module, batch, theta, proxy_terms, ex_adv)
     head = list(module.critic.r_in_head.parameters())
     got = torch.autograd.grad(loss, head)
     r_in, adv = proxy_terms()
     params = {k: v.clone().requires_grad_() for k, v in theta.items()}
-    (per_sample,), _ = ops.exact_eta_gradient(
-        module.behaviour_log_pi(batch), params, [r_in], adv, ex_adv, batch.mask, module.hparams.lr
-    )
+    log_pi_fn = module.behaviour_log_pi(batch)
+    log_pi = log_pi_fn(params)
+    new_params = ops.lookahead_params(params, ops.proxy_gradient(log_pi, params, adv, batch.mask), module.hparams.lr)
+    (per_sample,), _ = ops.exact_eta_gradient(log_pi_fn, new_params, log_pi.detach(), [r_in], ex_adv, batch.mask)
     centred = ops.centre_per_action(per_sample, batch.actions[:, :-1], batch.mask, A)
     assert not torch.allclose(centred, per_sample)
     expected = torch.autograd.grad(r_in, head, grad_outputs=-centred)  # the loss descends, η ascends J_ex
     for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g, e)
+
+
+def test_policy_step_from_the_lookahead_equals_the_plain_policy_gradient_step(ac_hparams):
+    """The exact mode's policy step (gradient −∇θ J_proxy of the lookahead) is the plain step of the other modes."""
+    module, batch, theta, proxy_terms, _ = _setup(ac_hparams, True)
+    plain = copy.deepcopy(module)
+    for m in (module, plain):
+        optimizers = m.configure_optimizers()
+        m.optimizers = lambda optimizers=optimizers: optimizers
+        m.manual_backward = lambda loss: loss.backward()
+    _, adv = proxy_terms()
+    shared = module.policy_step(batch, adv, module.lookahead(batch, dict(theta), adv))
+    reference = plain.policy_step(batch, adv.detach(), None)
+    assert shared == pytest.approx(reference, rel=1e-12)
+    for p, q in zip(module.controller.parameters(), plain.controller.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    assert any(not torch.equal(p, theta[n]) for n, p in module.controller.named_parameters())

@@ -56,7 +56,18 @@ def policy_gradient_step(
         advantages = advantages(probs.detach())
     log_pi = ops.taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
     loss = ops.policy_gradient_loss(log_pi, advantages, batch.mask)
-    grad_norm = apply(loss)
+    return actor_metrics(policy, batch, probs, advantages, loss, apply(loss))
+
+
+def actor_metrics(
+    policy: SoftmaxPolicy,
+    batch: EpisodeBatch,
+    probs: torch.Tensor,
+    advantages: torch.Tensor,
+    loss: torch.Tensor,
+    grad_norm: float,
+) -> dict[str, float]:
+    """The metrics of a policy-gradient step with loss ``loss`` on π̃ ``probs`` (B, T, N, A)."""
     mask = batch.mask.unsqueeze(-1)
     return {
         "pg_loss": float(loss.detach()),

@@ -15,7 +15,7 @@ import torch
 from liir import ops
 from liir.algos.actor import make_softmax_policy, policy_gradient_step
 from liir.algos.base import MARLModule, rmsprop
-from liir.algos.critic_fitting import CriticFitter
+from liir.algos.critic_fitting import CriticFitter, CriticOptimiser
 from liir.data.episode import EpisodeBatch
 from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
@@ -64,7 +64,9 @@ class ActorCritic(MARLModule):
         self.controller = self.policy.controller
         self.critic = MLPCritic(self.critic_input_dim(), critic_hidden_dim, self.critic_heads)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_fitter = CriticFitter(self.critic, self.target_critic, critic_train_mode, target_update_interval)
+        self.critic_fitter = CriticFitter(
+            self.critic, self.target_critic, self.critic.layers(), critic_train_mode, target_update_interval
+        )
 
     def critic_input_dim(self) -> int:
         raise NotImplementedError
@@ -88,6 +90,10 @@ class ActorCritic(MARLModule):
         params = list(self.critic.parameters())
         return self.optimise(self.optimizers()[1], loss, params, self.hparams.grad_norm_clip, "critic")
 
+    def critic_optimiser(self) -> CriticOptimiser:
+        optimizer = self.unwrapped_optimizer(1)
+        return CriticOptimiser(optimizer, self.hparams.grad_norm_clip, self.apply_critic_loss, self.require_finite)
+
     def learn(self, rollout: Rollout) -> dict[str, float]:
         """Fit V to TD(λ) returns, then a policy step on the advantage G − V (V before each critic update)."""
         hp = self.hparams
@@ -96,9 +102,7 @@ class ActorCritic(MARLModule):
         with torch.no_grad():
             target_values = self.target_critic(inputs).squeeze(-1)
         targets = ops.lambda_returns(batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
-        values, critic_metrics = self.critic_fitter.fit(
-            lambda t: self.critic(inputs[:, t]).squeeze(-1), targets, batch.mask, self.apply_critic_loss
-        )
+        values, critic_metrics = self.critic_fitter.fit(inputs, targets, batch.mask, self.critic_optimiser())
         advantages = (targets - values).expand(-1, -1, self.env_info.n_agents)
         actor_metrics = policy_gradient_step(self.policy, batch, advantages, self.apply_actor_loss)
         return {**critic_metrics, **actor_metrics}
@@ -155,18 +159,12 @@ class COMA(ActorCritic):
         hp = self.hparams
         batch = rollout.batch.truncated()
         inputs = self.critic_inputs(batch)
-        actions = batch.actions.unsqueeze(-1)
-
-        def taken(q: torch.Tensor, t: int | slice) -> torch.Tensor:
-            return q.gather(-1, actions[:, t]).squeeze(-1)
-
+        actions = batch.actions
         with torch.no_grad():
-            target_q = self.target_critic(inputs).gather(-1, actions).squeeze(-1)
+            target_q = self.target_critic(inputs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         targets = ops.lambda_returns(batch.reward, target_q, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
-        q_values, critic_metrics = self.critic_fitter.fit(
-            lambda t: self.critic(inputs[:, t]), targets, batch.mask, self.apply_critic_loss, taken
-        )
-        q_taken = taken(q_values, slice(0, batch.max_steps))
+        q_values, critic_metrics = self.critic_fitter.fit(inputs, targets, batch.mask, self.critic_optimiser(), actions)
+        q_taken = q_values.gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)
 
         def counterfactual_advantages(probs: torch.Tensor) -> torch.Tensor:
             return q_taken - ops.counterfactual_baseline(q_values, probs)

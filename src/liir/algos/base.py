@@ -77,6 +77,11 @@ class MARLModule(pl.LightningModule):
         self.episodes += rollout.batch.batch_size
         return {"rollout": rollout, "metrics": self.learn(rollout)}
 
+    def unwrapped_optimizer(self, index: int) -> torch.optim.Optimizer:
+        """The torch optimiser behind ``self.optimizers()[index]`` (Lightning wraps it), for hand-written steps."""
+        optimizer = self.optimizers()[index]
+        return getattr(optimizer, "optimizer", optimizer)
+
     def optimise(
         self, optimizer, loss: torch.Tensor, params: list[nn.Parameter], clip: float | None, name: str
     ) -> float:
@@ -88,6 +93,25 @@ class MARLModule(pl.LightningModule):
         self.require_finite(loss, f"{name} loss")
         optimizer.zero_grad()
         self.manual_backward(loss)
+        return self._clip_and_step(optimizer, params, clip, name)
+
+    def optimise_with_gradients(
+        self,
+        optimizer,
+        loss: torch.Tensor,
+        params: list[nn.Parameter],
+        grads: list[torch.Tensor],
+        clip: float | None,
+        name: str,
+    ) -> float:
+        """``optimise`` when the gradients of ``loss`` were already computed along with something else."""
+        self.require_finite(loss, f"{name} loss")
+        optimizer.zero_grad()
+        for param, grad in zip(params, grads, strict=True):
+            param.grad = grad
+        return self._clip_and_step(optimizer, params, clip, name)
+
+    def _clip_and_step(self, optimizer, params: list[nn.Parameter], clip: float | None, name: str) -> float:
         max_norm = clip if clip is not None else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.require_finite(grad_norm, f"{name} gradient norm")

@@ -2,59 +2,82 @@
 
 pymarl trains the critic either one optimiser step per time step, backwards in time (``seq``: later
 steps' updates are seen by earlier ones), or once over the whole batch (``batch``), and copies the
-critic into its target network every ``target_update_interval`` critic steps.
+critic into its target network every ``target_update_interval`` critic steps. The critic is a ReLU MLP
+given by its linear layers (a value head, or COMA's Q per action read at the taken action); ``seq``
+runs its per-step update through the hand-written ``FlatMLPRegression`` (``mlp_step.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from liir.algos.mlp_step import FlatMLPRegression
 from liir.ops import masked_mean
 
-Predict = Callable[[int | slice], torch.Tensor]
-Taken = Callable[[torch.Tensor, int | slice], torch.Tensor]
-ApplyLoss = Callable[[torch.Tensor], float]
+
+@dataclass(frozen=True)
+class CriticOptimiser:
+    """How the critic takes a step: its optimiser (``seq``), one autograd step (``batch``) and the finite check."""
+
+    optimizer: torch.optim.Optimizer  # the critic's torch.optim.RMSprop, unwrapped
+    clip: float | None  # gradient-norm bound
+    apply: Callable[[torch.Tensor], float]  # one autograd optimiser step on a loss; returns the gradient norm
+    require_finite: Callable[[torch.Tensor, str], None]  # raises NonFiniteLossError
 
 
-def _whole(output: torch.Tensor, t: int | slice) -> torch.Tensor:
-    return output
+def mlp_forward(layers: Sequence[nn.Linear], inputs: torch.Tensor) -> torch.Tensor:
+    """Linear-ReLU-…-Linear over ``inputs`` (..., in), as the critic modules compute it."""
+    x = inputs
+    for layer in layers[:-1]:
+        x = torch.relu(layer(x))
+    return layers[-1](x)
 
 
 class CriticFitter:
-    """Fits ``critic`` to targets and hard-updates ``target_critic``; its step counters go into checkpoints."""
+    """Fits the MLP ``layers`` of ``critic`` to targets and hard-updates ``target_critic``; its step counters go
+    into checkpoints."""
 
     def __init__(
         self,
         critic: nn.Module,
         target_critic: nn.Module,
+        layers: Sequence[nn.Linear],
         mode: Literal["seq", "batch"],
         target_update_interval: int,
     ) -> None:
-        self.critic, self.target_critic = critic, target_critic
+        self.critic, self.target_critic, self.layers = critic, target_critic, list(layers)
         self.mode = mode
         self.target_update_interval = target_update_interval
         self.critic_training_steps = 0
         self.last_target_update_step = 0
 
     def fit(
-        self, predict: Predict, targets: torch.Tensor, mask: torch.Tensor, apply: ApplyLoss, taken: Taken = _whole
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        optimiser: CriticOptimiser,
+        actions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Regress on ``targets`` (B, T, V); return the critic's outputs before each update, and metrics.
 
-        ``predict(t)`` evaluates the critic at time index ``t`` (an int, or a slice of all steps in
-        ``batch`` mode); ``taken(output, t)`` picks the values regressed on the targets (default: the
-        output itself; COMA picks Q at the taken actions); ``apply(loss)`` takes one optimiser step and
-        returns the gradient norm.
+        ``inputs`` (B, ≥T, V, in) are the critic's inputs per time slot. The regressed value is the
+        output itself (a value critic, outputs (B, T, V)), or with ``actions`` (B, ≥T, V) the output at
+        the taken action (COMA, outputs (B, T, V, A)).
         """
-        targets = targets.detach()
+        targets, steps = targets.detach(), targets.shape[1]
+        inputs = inputs[:, :steps]
+        actions = actions[:, :steps] if actions is not None else None
         if self.mode == "batch":
-            outputs, values, losses, grad_norms = self._fit_batch(predict, targets, mask, apply, taken)
+            outputs, values, losses, grad_norms = self._fit_batch(inputs, targets, mask, optimiser, actions)
         else:
-            outputs, values, losses, grad_norms = self._fit_sequence(predict, targets, mask, apply, taken)
+            outputs, values, losses, grad_norms = self._fit_sequence(inputs, targets, mask, optimiser, actions)
         mask3 = mask.unsqueeze(-1)
         metrics = {
             "critic_loss": float(torch.stack(losses).mean()),
@@ -65,36 +88,54 @@ class CriticFitter:
         }
         return outputs, metrics
 
-    def _fit_batch(self, predict: Predict, targets, mask, apply: ApplyLoss, taken: Taken):
-        all_steps = slice(0, targets.shape[1])
-        output = predict(all_steps)
-        values = taken(output, all_steps)
+    def _fit_batch(self, inputs, targets, mask, optimiser: CriticOptimiser, actions):
+        output = mlp_forward(self.layers, inputs)
+        values = _regressed(output, actions)
         loss = masked_mean((values - targets) ** 2, mask.unsqueeze(-1))
-        grad_norm = apply(loss)
+        grad_norm = optimiser.apply(loss)
         self._count_step()
-        return output.detach(), values.detach(), [loss.detach()], [grad_norm]
+        output = output.detach()
+        return output if actions is not None else output.squeeze(-1), values.detach(), [loss.detach()], [grad_norm]
 
-    def _fit_sequence(self, predict: Predict, targets, mask, apply: ApplyLoss, taken: Taken):
-        steps = targets.shape[1]
-        outputs, values = None, torch.zeros_like(targets)
+    @torch.no_grad()
+    def _fit_sequence(self, inputs, targets, mask, optimiser: CriticOptimiser, actions):
+        """pymarl's ``seq`` mode: one step per time step with real transitions, from the last to the first."""
+        b, steps, v = targets.shape
+        dtype = self.layers[0].weight.dtype  # the parameters' (targets may come from a bf16-autocast target critic)
+        rows = inputs.transpose(0, 1).reshape(steps, b * v, inputs.shape[-1]).to(dtype)  # (B·V, in) per step
+        step_targets = targets.transpose(0, 1).reshape(steps, b * v).to(dtype)
+        weights = mask.transpose(0, 1).unsqueeze(-1).expand(steps, b, v).reshape(steps, b * v).to(dtype)
+        counts = weights.sum(1).clamp(min=1.0).tolist()
+        active = mask.any(0).tolist()
+        step_actions = actions.transpose(0, 1).reshape(steps, b * v) if actions is not None else None
+        regression = FlatMLPRegression(self.layers, optimiser.optimizer, optimiser.clip)
+        outputs, values = None, targets.new_zeros(targets.shape, dtype=dtype)
         losses, grad_norms = [], []
-        for t in reversed(range(steps)):
-            if not bool(mask[:, t].any()):
-                continue
-            output = predict(t)
-            v_t = taken(output, t)
-            loss = masked_mean((v_t - targets[:, t]) ** 2, mask[:, t].unsqueeze(-1))
-            grad_norms.append(apply(loss))
-            losses.append(loss.detach())
-            if outputs is None:
-                outputs = output.new_zeros((output.shape[0], steps) + output.shape[1:])
-            outputs[:, t], values[:, t] = output.detach(), v_t.detach()
-            self._count_step()
-        return outputs, values, losses, grad_norms
+        # the small per-step operations stay in the parameters' precision under a mixed-precision trainer;
+        # closing writes parameters and optimiser state back however the steps end (a refused step included)
+        with torch.autocast(inputs.device.type, enabled=False), closing(regression):
+            for t in reversed(range(steps)):
+                if not active[t]:
+                    continue
+                taken = step_actions[t] if step_actions is not None else None
+                out, value, loss, grad_norm = regression.step(rows[t], step_targets[t], weights[t], counts[t], taken)
+                _require_finite(optimiser, loss, grad_norm)
+                regression.apply(grad_norm)
+                if outputs is None:
+                    outputs = out.new_zeros((b, steps, v, out.shape[-1]))
+                outputs[:, t], values[:, t] = out.view(b, v, -1), value.view(b, v)
+                losses.append(loss)
+                grad_norms.append(grad_norm)
+                self._count_step(regression)
+        torch.clear_autocast_cache()  # the weights changed in place: bf16-mixed's cached copies of them are stale
+        outputs = outputs if actions is not None else outputs.squeeze(-1)
+        return outputs, values, losses, torch.stack(grad_norms).tolist()  # one host read for all steps' norms
 
-    def _count_step(self) -> None:
+    def _count_step(self, regression: FlatMLPRegression | None = None) -> None:
         self.critic_training_steps += 1
         if self.critic_training_steps - self.last_target_update_step >= self.target_update_interval:
+            if regression is not None:
+                regression.sync()
             self.target_critic.load_state_dict(self.critic.state_dict())
             self.last_target_update_step = self.critic_training_steps
 
@@ -107,3 +148,17 @@ class CriticFitter:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.critic_training_steps = state["critic_training_steps"]
         self.last_target_update_step = state["last_target_update_step"]
+
+
+def _regressed(output: torch.Tensor, actions: torch.Tensor | None) -> torch.Tensor:
+    """The values regressed on the targets: the output itself, or the output at the taken actions."""
+    if actions is None:
+        return output.squeeze(-1)
+    return output.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+
+
+def _require_finite(optimiser: CriticOptimiser, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+    """One host read per step: a non-finite loss always gives a non-finite gradient norm."""
+    if not bool(torch.isfinite(grad_norm)):
+        optimiser.require_finite(loss, "critic loss")
+        optimiser.require_finite(grad_norm, "critic gradient norm")

@@ -22,14 +22,15 @@ fitting and the critic inputs are COMA's, shared by composition (``actor.py``, `
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from liir import ops
-from liir.algos.actor import make_softmax_policy, policy_gradient_step
+from liir.algos.actor import actor_metrics, make_softmax_policy, policy_gradient_step
 from liir.algos.base import MARLModule, rmsprop
-from liir.algos.critic_fitting import CriticFitter
+from liir.algos.critic_fitting import CriticFitter, CriticOptimiser
 from liir.data.episode import EpisodeBatch
 from liir.data.runner import Rollout
 from liir.envs.base import EnvInfo
@@ -37,6 +38,17 @@ from liir.nn.critics import coma_critic_input_dim, coma_critic_inputs
 from liir.nn.liir_critic import LIIRCritic
 
 AgentParams = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Lookahead:
+    """The differentiable policy gradient at θ on the batch (``exact``): the real policy step reuses its forward
+    and gradient, and the η step builds θ'(η) from it, so the agent is unrolled at θ once per update."""
+
+    params: AgentParams  # θ, leaves
+    probs: torch.Tensor  # π̃_θ (B, T, N, A), graph to θ
+    log_pi: torch.Tensor  # log π̃_θ(u) (B, T, N), graph to θ
+    proxy_grads: tuple[torch.Tensor, ...]  # ∇_θ J_proxy per agent tensor (controller order), graph to η
 
 
 class LIIR(MARLModule):
@@ -93,7 +105,9 @@ class LIIR(MARLModule):
         state_dim = info.state_shape if extrinsic_critic == "state" else None  # V_ex(s; φ): its own network
         self.critic = LIIRCritic(input_dim, info.n_agents, info.n_actions, critic_hidden_dim, r_in_scale, state_dim)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_fitter = CriticFitter(self.critic, self.target_critic, critic_train_mode, target_update_interval)
+        self.critic_fitter = CriticFitter(
+            self.critic, self.target_critic, self.critic.proxy_layers(), critic_train_mode, target_update_interval
+        )
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -134,13 +148,14 @@ class LIIR(MARLModule):
         proxy_values, critic_metrics = self.fit_proxy_critics(inputs, proxy_returns, batch.mask)  # step 1
         raw_proxy_adv = proxy_returns - proxy_values
         proxy_adv = self.normalise_proxy_advantages(raw_proxy_adv, batch.mask)
-        theta = self.agent_parameters()  # θ, from which the exact η step looks ahead
-        actor_metrics = policy_gradient_step(self.policy, batch, proxy_adv.detach(), self.apply_actor_loss)  # 2
-        eta_metrics = self.eta_step(batch, theta, r_in, proxy_adv, ex_adv, proxy_returns, v_ex, ex_returns)  # step 3
+        theta = self.agent_parameters()  # θ, from which the η step looks ahead
+        lookahead = self.lookahead(batch, theta, proxy_adv) if hp.meta_grad == "exact" else None
+        actor = self.policy_step(batch, proxy_adv, lookahead)  # step 2
+        eta_metrics = self.eta_step(batch, theta, lookahead, r_in, ex_adv, proxy_returns, v_ex, ex_returns)  # step 3
 
         intrinsic = intrinsic_reward_metrics(r_in.detach(), raw_proxy_adv.detach(), raw_ex_adv, batch.mask)
         intrinsic["intrinsic_lambda"] = float(hp.intrinsic_lambda)
-        return {**critic_metrics, **actor_metrics, **eta_metrics, **intrinsic}
+        return {**critic_metrics, **actor, **eta_metrics, **intrinsic}
 
     def critic_inputs(self, batch: EpisodeBatch) -> torch.Tensor:
         """COMA's per-agent critic inputs (B, T+1, N, in)."""
@@ -149,7 +164,8 @@ class LIIR(MARLModule):
     def intrinsic_rewards_of_taken_actions(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
         """r_in (B, T, N) of the taken actions, from the trunk features (detached: the trunk is the proxy
         critics') through the η head."""
-        features = self.critic.features(inputs).detach()
+        with torch.no_grad():  # detached trunk features: no graph to build
+            features = self.critic.features(inputs)
         with ops.full_precision(features.device):
             r_in_all = self.critic.intrinsic_rewards(ops.widened(features))
         return r_in_all[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)
@@ -166,11 +182,10 @@ class LIIR(MARLModule):
         self, inputs: torch.Tensor, proxy_returns: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Step 1: V_proxy_i regressed on G^p; returns V_proxy (B, T, N) before each update, and metrics."""
-
-        def predict(t: int | slice) -> torch.Tensor:
-            return self.critic.proxy_values(self.critic.features(inputs[:, t]))
-
-        return self.critic_fitter.fit(predict, proxy_returns, mask, self.apply_critic_loss)
+        optimiser = CriticOptimiser(
+            self.unwrapped_optimizer(1), self.hparams.grad_norm_clip, self.apply_critic_loss, self.require_finite
+        )
+        return self.critic_fitter.fit(inputs, proxy_returns, mask, optimiser)
 
     def normalise_proxy_advantages(self, proxy_adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The actor's normalised proxy advantages, keeping the graph to η (through the statistics only
@@ -200,18 +215,33 @@ class LIIR(MARLModule):
         """
         if self.hparams.extrinsic_critic == "state":
             return critic.state_value(batch.state)
-        return critic.joint_action_value(critic.features(inputs).detach())
+        with torch.no_grad():  # detached trunk features: no graph to build
+            features = critic.features(inputs)
+        return critic.joint_action_value(features)
 
     def agent_parameters(self) -> AgentParams:
         """A detached copy of θ, named as in the controller (``torch.func.functional_call`` names)."""
         return {name: p.detach().clone() for name, p in self.controller.named_parameters()}
 
+    def policy_step(
+        self, batch: EpisodeBatch, proxy_adv: torch.Tensor, lookahead: Lookahead | None
+    ) -> dict[str, float]:
+        """Step 2: one policy-gradient step on the proxy advantages; with a lookahead, from its forward and
+        its gradient ∇_θ J_proxy (the step's gradient is exactly minus it) instead of a new unroll."""
+        if lookahead is None:
+            return policy_gradient_step(self.policy, batch, proxy_adv.detach(), self.apply_actor_loss)
+        loss = ops.policy_gradient_loss(lookahead.log_pi.detach(), proxy_adv, batch.mask)
+        grads = [-g.detach() for g in lookahead.proxy_grads]
+        params, clip = list(self.controller.parameters()), self.hparams.grad_norm_clip
+        grad_norm = self.optimise_with_gradients(self.optimizers()[0], loss, params, grads, clip, "actor")
+        return actor_metrics(self.policy, batch, lookahead.probs, proxy_adv.detach(), loss, grad_norm)
+
     def eta_step(
         self,
         batch: EpisodeBatch,
         theta: AgentParams,
+        lookahead: Lookahead | None,
         r_in: torch.Tensor,
-        proxy_adv: torch.Tensor,
         ex_adv: torch.Tensor,
         proxy_returns: torch.Tensor,
         v_ex: torch.Tensor,
@@ -227,10 +257,8 @@ class LIIR(MARLModule):
         metrics: dict[str, float] = {"v_ex_loss": float(v_ex_loss.detach())}
         loss = v_ex_loss
         with ops.full_precision(r_in.device):  # the meta-gradient in float32, whatever trainer.precision says
-            if hp.meta_grad == "exact":
-                meta_loss, j_ex, grad_norm = self.exact_meta_loss(
-                    batch, theta, r_in, ops.widened(proxy_adv), ops.widened(ex_adv)
-                )
+            if lookahead is not None:
+                meta_loss, j_ex, grad_norm = self.exact_meta_loss(batch, lookahead, r_in, ops.widened(ex_adv))
                 loss, metrics["j_ex"], metrics["meta_grad_norm"] = loss + meta_loss, float(j_ex), float(grad_norm)
             elif hp.meta_grad == "reference":
                 meta_loss, coefficient = self.reference_meta_loss(
@@ -245,34 +273,47 @@ class LIIR(MARLModule):
         )
         return metrics
 
+    def behaviour_probs(self, batch: EpisodeBatch, params: ops.Params) -> torch.Tensor:
+        """π̃ (B, T, N, A) of the stored transitions at agent parameters ``params`` and the current ε."""
+        logits = torch.func.functional_call(self.controller, dict(params), (batch,))[:, :-1]
+        return ops.exploration_probs(
+            logits, batch.avail_actions[:, :-1], self.policy.epsilon, self.hparams.mask_before_softmax
+        )
+
     def behaviour_log_pi(self, batch: EpisodeBatch) -> ops.LogPiFn:
         """θ -> log π̃_θ(u) (B, T, N) of the taken actions at the current ε, for the lookahead."""
-        hp = self.hparams
-        avail, actions, epsilon = batch.avail_actions[:, :-1], batch.actions[:, :-1], self.policy.epsilon
 
         def log_pi(params: ops.Params) -> torch.Tensor:
-            logits = torch.func.functional_call(self.controller, dict(params), (batch,))[:, :-1]
-            probs = ops.exploration_probs(logits, avail, epsilon, hp.mask_before_softmax)
-            return ops.taken_log_probs(probs, actions, batch.mask)
+            return ops.taken_log_probs(self.behaviour_probs(batch, params), batch.actions[:, :-1], batch.mask)
 
         return log_pi
 
+    def lookahead(self, batch: EpisodeBatch, theta: AgentParams, proxy_adv: torch.Tensor) -> Lookahead:
+        """∇_θ J_proxy from θ (a detached copy, made a leaf here) on ``proxy_adv``, with its forward. In float32
+        under bf16-mixed: the η step differentiates through it."""
+        with ops.full_precision(proxy_adv.device):
+            params = {name: p.requires_grad_() for name, p in theta.items()}
+            probs = self.behaviour_probs(batch, params)
+            log_pi = ops.taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
+            grads = ops.proxy_gradient(log_pi, params, ops.widened(proxy_adv), batch.mask)
+        return Lookahead(params, probs, log_pi, grads)
+
     def exact_meta_loss(
-        self, batch: EpisodeBatch, theta: AgentParams, r_in: torch.Tensor, proxy_adv: torch.Tensor, ex_adv: torch.Tensor
+        self, batch: EpisodeBatch, lookahead: Lookahead, r_in: torch.Tensor, ex_adv: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(a loss whose η-gradient is −∇_η J_ex(θ'(η)), scaled by ``meta_grad_normalisation``; J_ex; ‖∇_η J_ex‖).
 
-        The lookahead mirrors the real policy step's objective (the same normalised advantages) with the step
-        sizes of ``lookahead_step_sizes`` (see ``ops.lookahead_params``). ∇_η J_ex is taken by the chain rule
-        through ``r_in`` (B, T, N), the taken actions' intrinsic rewards: ∂J_ex/∂r_in per sample, then
+        θ'(η) = θ + α·∇_θ J_proxy from ``lookahead`` (the same normalised advantages as the real policy step) with
+        the step sizes of ``lookahead_step_sizes`` (see ``ops.lookahead_params``). ∇_η J_ex is taken by the chain
+        rule through ``r_in`` (B, T, N), the taken actions' intrinsic rewards: ∂J_ex/∂r_in per sample, then
         Σ ∂J_ex/∂r_in · ∇_η r_in. ``meta_grad_centring=actions`` first subtracts from ∂J_ex/∂r_in its mean over
         the samples of each action. ``unit`` divides the meta-gradient by its norm, so the η optimiser's step
         does not depend on its scale (α·λ times the policy's score function: ~1e-7 on pursuit with the SGD
         lookahead, below RMSprop's ε, where the step would shrink with it).
         """
-        params = {name: p.requires_grad_() for name, p in theta.items()}
+        new_params = ops.lookahead_params(lookahead.params, lookahead.proxy_grads, self.lookahead_step_sizes())
         (per_sample,), j_ex = ops.exact_eta_gradient(
-            self.behaviour_log_pi(batch), params, [r_in], proxy_adv, ex_adv, batch.mask, self.lookahead_step_sizes()
+            self.behaviour_log_pi(batch), new_params, lookahead.log_pi.detach(), [r_in], ex_adv, batch.mask
         )
         if self.hparams.meta_grad_centring == "actions":
             per_sample = ops.centre_per_action(per_sample, batch.actions[:, :-1], batch.mask, self.env_info.n_actions)

@@ -47,13 +47,14 @@ class RNNAgent(nn.Module):
 
         The input layer runs once over all time steps; only the GRU cell steps through time. The steps are
         ``unbind``-ed rather than indexed: the backward of one indexed step writes a zero gradient the
-        size of the whole sequence, which made the unroll's backward quadratic in T.
+        size of the whole sequence, which made the unroll's backward quadratic in T. The input layer's output
+        is laid out time-major once, so each step's rows are a view rather than a copy.
         """
         b, t, n, _ = inputs.shape
-        x = torch.relu(self.fc1(inputs))
+        x = torch.relu(self.fc1(inputs)).transpose(0, 1).contiguous()  # (T, B, N, H): each step one block
         h = self.initial_hidden(b * n)
         hiddens = []
-        for x_t in x.unbind(1):
-            h = self.rnn(x_t.reshape(b * n, -1), h)
+        for x_t in x.unbind(0):
+            h = self.rnn(x_t.view(b * n, -1), h)
             hiddens.append(h)
         return self.fc2(torch.stack(hiddens, dim=1).reshape(b, n, t, -1).transpose(1, 2))

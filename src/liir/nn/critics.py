@@ -54,3 +54,7 @@ class MLPCritic(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs)
+
+    def layers(self) -> list[nn.Linear]:
+        """The linear layers in order (ReLU between them), for fitting the critic by hand."""
+        return [m for m in self.net if isinstance(m, nn.Linear)]

@@ -76,6 +76,10 @@ class LIIRCritic(nn.Module):
             raise ValueError("this critic's V_ex is a network of the state; call state_value")
         return self.v_ex_head(features.flatten(-2)).squeeze(-1)
 
+    def proxy_layers(self) -> list[nn.Linear]:
+        """The linear layers of the V_proxy path, trunk then head (ReLU between them), for fitting by hand."""
+        return [*(m for m in self.trunk if isinstance(m, nn.Linear)), self.v_proxy_head]
+
     def proxy_parameters(self) -> Iterator[nn.Parameter]:
         """Trunk and V_proxy head: the proxy-critic optimiser's parameters."""
         yield from self.trunk.parameters()
