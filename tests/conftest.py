@@ -1,3 +1,4 @@
+import signal
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ def pursuit_env():
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _restore_sigint():
+    """Lightning ignores SIGINT for the rest of the process once a fit has caught a Ctrl-C (its graceful
+    shutdown, then SystemExit: harmless in a real run, which ends). In a shared pytest worker it would leave every
+    later test deaf to Ctrl-C (the sc2 pool's interrupt test then waits out its 60 s step), so each test gets
+    back the handler it started with."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
 
 
 @pytest.fixture(autouse=True)
