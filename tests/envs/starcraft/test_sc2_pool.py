@@ -157,7 +157,9 @@ def test_ctrl_c_during_a_hung_step_then_close_leaves_no_process(pool, fault_dir,
     out = pool.reset()
     (fault_dir / "hang").touch()
     pool.options = pool.options.__class__(**{**OPTIONS, "step_timeout": 60.0})  # hang until interrupted
-    # Ctrl-C reaches the main thread, blocked in the pool's wait (a process-wide kill may land on the timer thread)
+    # Ctrl-C as a terminal sends it: Python's own handler (whatever an earlier test in this process left; conftest
+    # restores it afterwards), delivered to the main thread, blocked in the pool's wait
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
