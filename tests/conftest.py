@@ -31,10 +31,8 @@ def pursuit_env():
 
 @pytest.fixture(autouse=True)
 def _restore_sigint():
-    """Lightning ignores SIGINT for the rest of the process once a fit has caught a Ctrl-C (its graceful
-    shutdown, then SystemExit: harmless in a real run, which ends). In a shared pytest worker it would leave every
-    later test deaf to Ctrl-C (the sc2 pool's interrupt test then waits out its 60 s step), so each test gets
-    back the handler it started with."""
+    """A test that installs its own SIGINT handler (the sc2 pool's Ctrl-C test) leaves the process's handler as it
+    found it, for the tests that share its pytest worker."""
     handler = signal.getsignal(signal.SIGINT)
     yield
     signal.signal(signal.SIGINT, handler)
