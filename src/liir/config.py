@@ -395,8 +395,7 @@ class ReportConfig:
     wandb_project: str = MISSING
 
     def check(self) -> None:
-        require_positive("", self, "reps")
-        require_positive("", self, "final_tests")
+        require_positive("", self, "reps", "final_tests")
         require_unit_interval("", self, "threshold")
         if not 0 < self.confidence < 1:
             raise ConfigError(f"confidence={self.confidence!r} is not allowed: it must lie strictly between 0 and 1")
