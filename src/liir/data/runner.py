@@ -11,7 +11,7 @@ from typing import Protocol
 import torch
 
 from liir.data.episode import EpisodeBatch
-from liir.envs.base import BatchedEnv
+from liir.envs.base import BatchedEnv, EnvOutput
 
 MAX_VOID_ROLLOUTS = 10  # batches in a row with only void episodes before the env counts as broken
 
@@ -21,6 +21,7 @@ class VoidEpisodesError(RuntimeError):
 
 
 EPISODE_STATS = ("return", "battle_won", "ep_length", "dead_allies", "dead_enemies")
+ENDING_STATS = ("battle_won", "dead_allies", "dead_enemies")  # read at the step an episode ends
 
 
 class Policy(Protocol):
@@ -78,41 +79,35 @@ class EpisodeRunner:
 
     @torch.no_grad()
     def _play(self, policy: Policy, test_mode: bool) -> Rollout | None:
-        """One batch of episodes without its void ones; ``None`` when all were void."""
+        """One batch of episodes without its void ones; ``None`` when all were void.
+
+        Each step's tensors are kept as the env returned them (fresh tensors, see ``EnvOutput``) and stacked
+        into the batch once at the end, where padding is zeroed by one masked product per field: a write into
+        a (B, T+1, ...) slot per step and field cost more than the policy's forward at SMAC's batch sizes.
+        """
         info = self.env.info
         b, limit = info.batch_size, info.episode_limit
-        batch = EpisodeBatch.empty(
-            b, limit, info.n_agents, info.obs_shape, info.state_shape, info.n_actions, info.device
-        )
         out = self.env.reset()
         policy.start_episodes(b)
         active = torch.ones(b, dtype=torch.bool, device=info.device)
         void = torch.zeros_like(active)
-        self._write_state(batch, 0, out, active)
-        final = {k: torch.zeros(b, dtype=torch.long, device=info.device) for k in EPISODE_STATS[1:]}
+        slots: list[EnvOutput] = [out]  # what was observed before each transition, and after the last
+        filled, actions, steps, mask = [active], [], [], []
         for t in range(limit + 1):
-            actions = policy.act(out.obs, out.avail_actions, test_mode)
-            batch.actions[:, t] = actions * batch.filled[:, t, None]
+            actions.append(policy.act(out.obs, out.avail_actions, test_mode))
             if t == limit or not bool(active.any()):
                 break
-            out = self.env.step(actions)
-            batch.reward[:, t] = out.reward * active
-            batch.terminated[:, t] = out.terminated & active
-            batch.mask[:, t] = active
-            for key, value in out.extras.items():
-                if key not in batch.extras:
-                    batch.extras[key] = value.new_zeros((b, limit) + value.shape[1:])
-                batch.extras[key][:, t] = value
-            ending = active & out.ended
-            final["battle_won"] = torch.where(ending, out.battle_won.long(), final["battle_won"])
-            final["dead_allies"] = torch.where(ending, out.dead_allies, final["dead_allies"])
-            final["dead_enemies"] = torch.where(ending, out.dead_enemies, final["dead_enemies"])
+            out = self.env.step(actions[-1])
+            steps.append(out)
+            mask.append(active)
             if out.aborted is not None:
                 void = void | (active & out.aborted)
             active = active & ~out.ended & ~void
-            self._write_state(batch, t + 1, out, batch.mask[:, t])
+            slots.append(out)
+            filled.append(mask[-1])
+        batch, final = self._assemble(slots, filled, actions, steps, mask, limit)
         final["ep_length"] = batch.lengths
-        stats = {"return": batch.reward.sum(1), **final}
+        stats = {key: batch.reward.sum(1) if key == "return" else final[key] for key in EPISODE_STATS}
         if bool(void.all()):
             return None
         if bool(void.any()):
@@ -121,9 +116,37 @@ class EpisodeRunner:
         return Rollout(batch=batch, stats=stats, counters=self.env.counters())
 
     @staticmethod
-    def _write_state(batch: EpisodeBatch, t: int, out, valid: torch.Tensor) -> None:
-        """Store the observation of slot ``t`` for the copies where ``valid`` (B,) is True."""
-        batch.obs[:, t] = out.obs * valid[:, None, None]
-        batch.state[:, t] = out.state * valid[:, None]
-        batch.avail_actions[:, t] = out.avail_actions & valid[:, None, None]
-        batch.filled[:, t] = valid
+    def _assemble(
+        slots: list[EnvOutput],
+        filled: list[torch.Tensor],
+        actions: list[torch.Tensor],
+        steps: list[EnvOutput],
+        mask: list[torch.Tensor],
+        limit: int,
+    ) -> tuple[EpisodeBatch, dict[str, torch.Tensor]]:
+        """The batch padded to ``limit`` transitions from the per-step lists, zero where a slot is not filled or
+        a transition not real, and each copy's ``battle_won``/``dead_*`` from the step its episode ended."""
+        filled_t, mask_t = torch.stack(filled, 1), torch.stack(mask, 1)  # (B, K+1), (B, K)
+
+        def padded(parts: list[torch.Tensor], valid: torch.Tensor | None, length: int) -> torch.Tensor:
+            stacked = torch.stack(parts, 1)
+            if valid is not None:
+                stacked = stacked * valid.view(valid.shape + (1,) * (stacked.dim() - 2))
+            full = stacked.new_zeros((stacked.shape[0], length) + stacked.shape[2:])
+            full[:, : stacked.shape[1]] = stacked
+            return full
+
+        batch = EpisodeBatch(
+            obs=padded([s.obs for s in slots], filled_t, limit + 1),
+            state=padded([s.state for s in slots], filled_t, limit + 1),
+            avail_actions=padded([s.avail_actions for s in slots], filled_t, limit + 1),
+            actions=padded(actions, filled_t, limit + 1),
+            filled=padded(filled, None, limit + 1),
+            reward=padded([s.reward for s in steps], mask_t, limit),
+            terminated=padded([s.terminated for s in steps], mask_t, limit),
+            mask=padded(mask, None, limit),
+            extras={key: padded([s.extras[key] for s in steps], None, limit) for key in steps[0].extras},
+        )
+        ending = mask_t & torch.stack([s.ended for s in steps], 1)  # one step per copy at most
+        final = {key: (torch.stack([getattr(s, key) for s in steps], 1) * ending).sum(1) for key in ENDING_STATS}
+        return batch, final
