@@ -42,6 +42,8 @@ class EnvOutput:
     environment-specific per-step tensors with a leading B dimension (for example the pursuit game's
     good/bad action labels). ``aborted`` (B,) bool, when set, marks copies whose episode is void (the
     real-game pool restarted a failed worker): the copy has ended and the runner drops its episode.
+    Every tensor is new to this call and never written by the env afterwards: the runner keeps them until the
+    rollout ends.
     """
 
     obs: torch.Tensor  # (B, N, O) float
