@@ -25,6 +25,26 @@ def job_dirs(sweep: Path) -> list[Path]:
     return sorted(path for path in sweep.iterdir() if (path / ".hydra").is_dir())
 
 
+def test_a_grid_job_resumes_into_its_own_folder_with_its_sweep_dir_and_subdir(tmp_path):
+    """The README's resume of a preempted grid job: with ``hydra.sweep.dir`` and ``hydra.sweep.subdir`` the resumed
+    job writes into its old folder and its ``metrics.csv`` keeps the rows up to the checkpoint."""
+    sweep = tmp_path / "sweep"
+    grid_args = ["--multirun", f"hydra.sweep.dir={sweep}", *SHORT_RUN, "algo=iac"]  # checkpoints every 160 steps
+    first = run_module("liir.train", tmp_path, *grid_args, "seed=3", "hydra.sweep.subdir=job_seed3")
+    assert first.returncode == 0, first.stderr
+    job = sweep / "job_seed3"
+    before = read_csv(job / "metrics.csv")
+    resumed = run_module(
+        "liir.train", tmp_path, *grid_args, "seed=3", "hydra.sweep.subdir=job_seed3", "t_max=480",
+        f"ckpt_path={job / 'checkpoints' / 't_env_160.ckpt'}",
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert job_dirs(sweep) == [job]
+    after = read_csv(job / "metrics.csv")
+    assert [row for row in after if int(row["step"]) <= 160] == [row for row in before if int(row["step"]) <= 160]
+    assert max(int(row["step"]) for row in after if row.get("test_return_mean")) == 480
+
+
 def test_joblib_runs_jobs_in_parallel_processes_and_summarises_the_failed_one(tmp_path):
     sweep = tmp_path / "sweep"
     done = run_module(
