@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from liir import ops
-from liir.ops import lambda_returns
+from liir.ops import lambda_returns, sample_categorical
 
 GAMMA, LAM = 0.9, 0.5
 
@@ -78,3 +78,16 @@ def test_centre_per_action_removes_each_actions_mean_over_real_entries():
     # real entries: action 0 -> 1, 3 (mean 2); action 1 -> 2, 4, 5, 6 (mean 4.25); the padded step is zeroed
     expected = torch.tensor([[[-1.0, -2.25], [1.0, -0.25]], [[0.75, 1.75], [0.0, 0.0]]])
     torch.testing.assert_close(centred, expected)
+
+
+def test_sample_categorical_draws_what_torch_multinomial_draws_from_the_same_random_state():
+    """Bit-identical rollouts depend on it; if torch changes multinomial's algorithm this fails."""
+    probs = torch.softmax(torch.randn(32, 5, 11), -1) * (torch.rand(32, 5, 11) > 0.4)
+    probs[..., 0] += 1e-3  # every row keeps an available action
+    probs = probs / probs.sum(-1, keepdim=True)
+    torch.manual_seed(3)
+    expected = torch.multinomial(probs.reshape(-1, 11), 1).reshape(32, 5)
+    torch.manual_seed(3)
+    drawn = sample_categorical(probs)
+    assert torch.equal(drawn, expected)
+    assert bool(probs.gather(-1, drawn.unsqueeze(-1)).gt(0).all())  # never a zero-probability action

@@ -44,6 +44,15 @@ def exploration_probs(
     return probs / probs.sum(-1, keepdim=True).clamp(min=1e-12)
 
 
+def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
+    """One index per row of ``probs`` (..., A), drawn as ``torch.multinomial(probs, 1)`` draws it on CPU — the
+    argmax of p / q with q ~ Exp(1), the same random numbers and the same result — without its input checks,
+    which read the probabilities back on the host at every step of a rollout. ``probs`` must be a valid
+    distribution per row (``exploration_probs``' are by construction)."""
+    q = torch.empty_like(probs).exponential_()
+    return (probs / q).argmax(-1)
+
+
 def unfloored_probs(logits: torch.Tensor, avail_actions: torch.Tensor, mask_before_softmax: bool) -> torch.Tensor:
     """The LIIR authors' test-mode probabilities: softmax (over available actions only if
     ``mask_before_softmax``), no ε-floor, unavailable entries zeroed but not renormalised (liir-reference §4.2)."""

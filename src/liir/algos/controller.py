@@ -14,7 +14,7 @@ from torch import nn
 
 from liir.data.episode import EpisodeBatch
 from liir.nn.agent import RNNAgent, agent_inputs
-from liir.ops import exploration_probs
+from liir.ops import exploration_probs, sample_categorical
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class SoftmaxPolicy(ExplorationPolicy):
         probs = exploration_probs(outputs, avail_actions, epsilon, self.mask_before_softmax)
         if test_mode:
             return probs.argmax(-1)
-        return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
+        return sample_categorical(probs)
 
 
 def epsilon_greedy(q_values: torch.Tensor, avail_actions: torch.Tensor, epsilon: float) -> torch.Tensor:
