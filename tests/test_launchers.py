@@ -14,6 +14,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 
+import liir.train
 from liir import grid
 from tests.configs import compose_cfg
 from tests.runs import SHORT_RUN, module_env, read_csv, run_module, wandb_run_file
@@ -39,10 +40,21 @@ def test_a_grid_job_resumes_into_its_own_folder_with_its_sweep_dir_and_subdir(tm
         f"ckpt_path={job / 'checkpoints' / 't_env_160.ckpt'}",
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
+    assert "liir: warning" not in resumed.stderr
     assert job_dirs(sweep) == [job]
     after = read_csv(job / "metrics.csv")
     assert [row for row in after if int(row["step"]) <= 160] == [row for row in before if int(row["step"]) <= 160]
     assert max(int(row["step"]) for row in after if row.get("test_return_mean")) == 480
+
+
+def test_a_grid_job_resumed_into_a_new_sweep_folder_is_told_its_sweep_dir_and_subdir(tmp_path, monkeypatch, capsys):
+    job = tmp_path / "sweep" / "3_smac_3m_qmix_seed2"
+    (job / "checkpoints").mkdir(parents=True)
+    monkeypatch.setattr(liir.train, "is_multirun", lambda: True)
+    liir.train.warn_if_resuming_elsewhere(str(job / "checkpoints" / "last.ckpt"), tmp_path / "new" / "0_x", 500)
+    assert capsys.readouterr().err.endswith(
+        f"add hydra.sweep.dir={(tmp_path / 'sweep').resolve()} hydra.sweep.subdir=3_smac_3m_qmix_seed2\n"
+    )
 
 
 def test_joblib_runs_jobs_in_parallel_processes_and_summarises_the_failed_one(tmp_path):

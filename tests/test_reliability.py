@@ -340,3 +340,18 @@ def test_a_replay_buffer_larger_than_the_ram_is_one_error_line_before_training(t
     assert "algo.datamodule: a replay buffer of 5000 episodes needs" in error
     assert "more than the 0.0 GiB available: lower buffer_size to at most" in error
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_a_resume_into_another_folder_says_how_to_continue_in_the_runs_own(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=320")
+    capsys.readouterr()
+    checkpoint = run_dir / "checkpoints" / "t_env_160.ckpt"
+    train_in_process(tmp_path / "elsewhere", "algo=iac", "logger=csv", "t_max=480", f"ckpt_path={checkpoint}")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("liir: warning:")]
+    assert warnings == [
+        f"liir: warning: resuming '{checkpoint}' into the new folder '{tmp_path / 'elsewhere'}', whose metrics.csv "
+        f"starts after t_env=160; to continue in the run's own folder, add hydra.run.dir={run_dir.resolve()}"
+    ]
+    train_in_process(run_dir, "algo=iac", "logger=csv", "t_max=480", f"ckpt_path={checkpoint}")
+    assert "liir: warning" not in capsys.readouterr().err

@@ -32,6 +32,10 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def warn(message: str) -> None:
+    print(f"liir: warning: {message}", file=sys.stderr)
+
+
 def run(hydra_main: Callable[[], Any]) -> None:
     """Run a ``@hydra.main`` function, reporting a composition error (a bad override or value) in one line.
 

@@ -514,10 +514,6 @@ def check_roots(paths: list[str]) -> list[Path]:
     return [Path(path) for path in paths]
 
 
-def warn(message: str) -> None:
-    print(f"liir: warning: {message}", file=sys.stderr)
-
-
 def report(args: list[str]) -> None:
     paths, options = split_args(args)
     cfg = compose_options(options)
@@ -530,10 +526,10 @@ def report(args: list[str]) -> None:
     boot = Bootstrap(cfg.reps, cfg.bootstrap_seed, cfg.confidence)
     groups = group_runs(runs, boot)
     for path, reason in left_out.items():
-        warn(f"left out {path}: {reason}")
+        cli.warn(f"left out {path}: {reason}")
     for group in groups:
         for note in group.notes:
-            warn(f"{group.first.task} {group.label}: {note}")
+            cli.warn(f"{group.first.task} {group.label}: {note}")
     write_report(Path(cfg.out), groups, left_out, cfg, boot)
 
 

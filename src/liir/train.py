@@ -87,6 +87,24 @@ def prepare_checkpoint_dir(cfg: DictConfig, checkpoint_dir: Path) -> None:
         path.unlink()
 
 
+def warn_if_resuming_elsewhere(ckpt_path: str, output_dir: Path, t_env: int) -> None:
+    """A resume into another folder than the checkpoint's own run starts a new ``metrics.csv`` there; a grid job
+    does so unless told its old folder (its sweep dir is new, its subdir numbered anew). Say how to continue."""
+    checkpoint = Path(ckpt_path).resolve()
+    run_dir = checkpoint.parent.parent
+    if checkpoint.parent.name != CHECKPOINTS or run_dir == output_dir.resolve():
+        return
+    same_folder = (
+        f"hydra.sweep.dir={run_dir.parent} hydra.sweep.subdir={run_dir.name}"
+        if is_multirun()
+        else f"hydra.run.dir={run_dir}"
+    )
+    cli.warn(
+        f"resuming {ckpt_path!r} into the new folder {str(output_dir)!r}, whose metrics.csv starts after "
+        f"t_env={t_env}; to continue in the run's own folder, add {same_folder}"
+    )
+
+
 def check_shapes(ckpt_path: str, saved: dict[str, tuple[int, ...]], module: pl.LightningModule) -> None:
     """Refuse a checkpoint whose networks differ from the ones this config builds (e.g. another rnn_hidden_dim)."""
     here = {name: tuple(value.shape) for name, value in module.state_dict().items()}
@@ -131,6 +149,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resumed = check_resume(cfg)
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    if resumed:
+        warn_if_resuming_elsewhere(cfg.ckpt_path, output_dir, resumed["t_env"])
     prepare_checkpoint_dir(cfg, output_dir / CHECKPOINTS)
     device = resolve_device(cfg.device)
     set_torch_threads(cfg.torch_threads)
