@@ -9,23 +9,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
+from learn_speed import bind_optimisers, build_learner  # run as a script: benchmarks/ is on the path
 
 from liir import ops
-from liir.build import make_env, make_module, set_torch_threads
 from liir.data.runner import EpisodeRunner
-
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-def bind_optimisers(module) -> None:
-    """The module's own optimisers, without a Trainer (as learn_speed.py)."""
-    optimizers = module.configure_optimizers()
-    module.optimizers = lambda: optimizers
-    module.manual_backward = lambda loss: loss.backward()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,15 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=21)
     parser.add_argument("--every", type=int, default=5)
     args, overrides = parser.parse_known_args(argv)
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["algo=liir", *overrides])
-    if "sim" in cfg.env.env_args:
-        cfg.env.env_args.sim.compile = False
-    set_torch_threads(cfg.torch_threads)
-    torch.manual_seed(cfg.seed)
-    env = make_env(cfg, cfg.batch_size_run, torch.device("cpu"), cfg.seed)
-    module = make_module(cfg, env)
-    bind_optimisers(module)
+    _, env, module = build_learner(["algo=liir", *overrides])
     captured: list[torch.Tensor] = []
     exact_eta_gradient = ops.exact_eta_gradient
 

@@ -25,10 +25,16 @@ from liir.data.runner import EpisodeRunner
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=6)
-    args, overrides = parser.parse_known_args(argv)
+def bind_optimisers(module) -> None:
+    """The module's own optimisers, without a Trainer, so ``learn`` runs outside Lightning's loop."""
+    optimizers = module.configure_optimizers()
+    module.optimizers = lambda: optimizers
+    module.manual_backward = lambda loss: loss.backward()
+
+
+def build_learner(overrides: list[str]):
+    """(config, env, module) from ``overrides`` on CPU, seeded, with the simulator uncompiled (only rollouts use it)
+    and the module's optimisers bound."""
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     if "sim" in cfg.env.env_args:
@@ -37,10 +43,16 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     env = make_env(cfg, cfg.batch_size_run, torch.device("cpu"), cfg.seed)
     module = make_module(cfg, env)
+    bind_optimisers(module)
+    return cfg, env, module
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=6)
+    args, overrides = parser.parse_known_args(argv)
+    cfg, env, module = build_learner(overrides)
     rollout = EpisodeRunner(env).run(module.policy, test_mode=False)
-    optimizers = module.configure_optimizers()  # the module's own optimisers, without a Trainer
-    module.optimizers = lambda: optimizers if isinstance(optimizers, list) else optimizers
-    module.manual_backward = lambda loss: loss.backward()
     bf16 = cfg.trainer.precision == "bf16-mixed"
     seconds = []
     for _ in range(args.repeats):
