@@ -89,6 +89,10 @@ def test_every_smac_map_file_matches_the_smac_schema():
             "algo.meta_grad_normalisation='l2' is not allowed; use one of unit, none",
         ),
         (["algo=liir", "algo.lookahead=adam"], "algo.lookahead='adam' is not allowed; use one of rmsprop, sgd"),
+        (
+            ["algo=liir", "algo.meta_grad_second_order=forward"],
+            "algo.meta_grad_second_order='forward' is not allowed; use one of autograd, finite_difference",
+        ),
         (["algo=liir", "algo.eta_optimiser=sgd"], "algo.eta_optimiser='sgd' is not allowed; use one of adam, rmsprop"),
         (["env=smac_3m", "env.backend=gpu"], "env.backend='gpu' is not allowed; use one of auto, sim, sc2"),
         (["env.env_args.target=moving"], "env.env_args.target='moving' is not allowed; use one of fixed, random"),
@@ -110,6 +114,7 @@ def test_every_smac_map_file_matches_the_smac_schema():
         (["algo.lr=0"], "algo.lr=0.0 is not allowed"),
         (["algo.critic_lr=-0.1"], "algo.critic_lr=-0.1 is not allowed"),
         (["algo=liir", "algo.eta_lr=0"], "algo.eta_lr=0.0 is not allowed"),
+        (["algo=liir", "algo.meta_grad_perturbation=0"], "algo.meta_grad_perturbation=0.0 is not allowed"),
         (["algo.target_update_interval=0"], "algo.target_update_interval=0 is not allowed"),
         (["algo=qmix", "algo.datamodule.batch_size=0"], "algo.datamodule.batch_size=0 is not allowed"),
         (["algo=iql", "algo.datamodule.buffer_size=0"], "algo.datamodule.buffer_size=0 is not allowed"),

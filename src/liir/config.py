@@ -51,6 +51,7 @@ NormalisationGradient = choice("NormalisationGradient", "constant", "differentia
 MetaGradNormalisation = choice("MetaGradNormalisation", "unit", "none")
 MetaGradCentring = choice("MetaGradCentring", "actions", "none")
 Lookahead = choice("Lookahead", "rmsprop", "sgd")
+SecondOrder = choice("SecondOrder", "autograd", "finite_difference")
 EtaOptimiser = choice("EtaOptimiser", "adam", "rmsprop")
 ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
 Optimizer = choice("Optimizer", "rmsprop", "adam")
@@ -234,13 +235,15 @@ class LiirConfig(ActorCriticConfig):
     meta_grad_normalisation: MetaGradNormalisation = MISSING
     meta_grad_centring: MetaGradCentring = MISSING
     lookahead: Lookahead = MISSING
+    meta_grad_second_order: SecondOrder = MISSING
+    meta_grad_perturbation: float = MISSING
     eta_optimiser: EtaOptimiser = MISSING
     eta_grad_norm_clip: float | None = MISSING
     extrinsic_critic: ExtrinsicCritic = MISSING
 
     def check(self) -> None:
         super().check()
-        require_positive("algo.", self, "eta_lr")
+        require_positive("algo.", self, "eta_lr", "meta_grad_perturbation")
 
 
 @dataclass

@@ -213,16 +213,17 @@ def greedy_next_values(
 
 # --- LIIR's meta-gradient: the differentiable one-step lookahead (paper Eq. 6–9) ---
 def proxy_gradient(
-    log_pi: torch.Tensor, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor
+    log_pi: torch.Tensor, params: Params, proxy_adv: torch.Tensor, mask: torch.Tensor, create_graph: bool = True
 ) -> tuple[torch.Tensor, ...]:
-    """∇_θ J_proxy per tensor of ``params`` (θ), with its graph to η (``create_graph``).
+    """∇_θ J_proxy per tensor of ``params`` (θ), with its graph to η if ``create_graph``.
 
     ``log_pi`` is log π̃_θ(u) (B, T, N) computed from ``params`` with its graph. J_proxy = mean over real
     (step, agent) entries of Â_proxy(η)·log π̃_θ(u), the proxy actor objective, so ∇_θ J_proxy is minus the
     real policy step's gradient: LIIR takes that step from it rather than unrolling the agent again.
+    Without ``create_graph`` the unroll's graph is freed here.
     """
     j_proxy = masked_mean(proxy_adv * log_pi, mask.unsqueeze(-1))
-    return torch.autograd.grad(j_proxy, list(params.values()), create_graph=True)
+    return torch.autograd.grad(j_proxy, list(params.values()), create_graph=create_graph)
 
 
 def lookahead_params(
@@ -235,8 +236,13 @@ def lookahead_params(
     optimiser state, so the meta-gradient is exactly the finite-difference slope of J_ex(θ'(η)). Gradient
     clipping of the real step is not part of the lookahead.
     """
-    steps = step_size if isinstance(step_size, Mapping) else dict.fromkeys(params, step_size)
+    steps = step_sizes_by_name(params, step_size)
     return {k: params[k] + steps[k] * g for k, g in zip(params, proxy_grads, strict=True)}
+
+
+def step_sizes_by_name(params: Params, step_size: StepSizes) -> Mapping[str, float | torch.Tensor]:
+    """``step_size`` as one entry per name of ``params``."""
+    return step_size if isinstance(step_size, Mapping) else dict.fromkeys(params, step_size)
 
 
 def extrinsic_objective(
@@ -278,6 +284,47 @@ def exact_eta_gradient(
     """
     j_ex = extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
     grads = torch.autograd.grad(j_ex, list(eta_params), allow_unused=True)
+    grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
+    return grads, j_ex.detach()
+
+
+def finite_difference_eta_gradient(
+    log_pi_fn: LogPiFn,
+    params: Params,
+    proxy_grads: Sequence[torch.Tensor],
+    step_size: StepSizes,
+    log_pi_old: torch.Tensor,
+    proxy_adv: torch.Tensor,
+    eta_params: Sequence[torch.Tensor],
+    extrinsic_adv: torch.Tensor,
+    mask: torch.Tensor,
+    perturbation: float,
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """``exact_eta_gradient``'s result with the second-order term by a central difference instead of autograd.
+
+    J_ex reaches η only through the proxy advantages Â(η) (B, T, N) of θ' = θ + α·∇_θ J_proxy with J_proxy =
+    mean_m(Â·log π̃_θ(u)), so ∂J_ex/∂Â = (m/|m|)·D, where D = ∂/∂h log π̃_{θ+h·w}(u) at h = 0 is the slope of
+    each log-probability along w = α ⊙ ∇_θ' J_ex. D is taken as (log π̃_{θ+h·w} − log π̃_{θ−h·w}) / 2h with
+    ‖h·w‖ = ``perturbation``: two unrolls without a graph in place of the double backward through the θ
+    unroll, as DARTS approximates the same second-order term (Liu et al., ICLR 2019, Eq. 8). The error is
+    O(perturbation²) from the curvature plus rounding over ``perturbation``.
+
+    ``params`` is θ, ``proxy_grads`` ∇_θ J_proxy (constants: no graph to η is needed), ``proxy_adv`` Â with its
+    graph to ``eta_params``; the rest as in ``exact_eta_gradient``.
+    """
+    new_params = {k: p.detach().requires_grad_() for k, p in lookahead_params(params, proxy_grads, step_size).items()}
+    j_ex = extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
+    outer_grads = torch.autograd.grad(j_ex, list(new_params.values()))
+    steps = step_sizes_by_name(params, step_size)
+    direction = {k: steps[k] * g for k, g in zip(params, outer_grads, strict=True)}
+    norm = global_norm(direction.values()).clamp(min=torch.finfo(j_ex.dtype).tiny)
+    h = perturbation / norm
+    with torch.no_grad():
+        plus = log_pi_fn({k: params[k].detach() + h * w for k, w in direction.items()})
+        minus = log_pi_fn({k: params[k].detach() - h * w for k, w in direction.items()})
+    slope = (plus - minus) / (2 * h)
+    surrogate = masked_mean(proxy_adv * slope, mask.unsqueeze(-1))  # its gradient in Â is ∂J_ex/∂Â
+    grads = torch.autograd.grad(surrogate, list(eta_params), allow_unused=True)
     grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
     return grads, j_ex.detach()
 

@@ -28,6 +28,8 @@ LIIR_ARGS = dict(
     meta_grad_normalisation="unit",
     meta_grad_centring="none",
     lookahead="rmsprop",
+    meta_grad_second_order="autograd",
+    meta_grad_perturbation=1e-2,
     eta_optimiser="adam",
 )
 

@@ -28,6 +28,8 @@ LIIR_ARGS = dict(
     meta_grad_normalisation="none",
     meta_grad_centring="none",
     lookahead="sgd",
+    meta_grad_second_order="autograd",
+    meta_grad_perturbation=1e-2,
     eta_optimiser="adam",
 )
 # a large lookahead step (lr) shows the second-order term; a constant ε; small heads keep the differences cheap
@@ -107,20 +109,35 @@ def _rmsprop_step_sizes(module: LIIR) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    ("terminated", "normalisation_gradient", "lookahead"),
+    ("terminated", "normalisation_gradient", "lookahead", "second_order"),
     [
-        (True, "constant", "sgd"),
-        (False, "constant", "sgd"),
-        (True, "differentiable", "sgd"),
-        (False, "differentiable", "sgd"),
-        (True, "constant", "rmsprop"),
+        (True, "constant", "sgd", "autograd"),
+        (False, "constant", "sgd", "autograd"),
+        (True, "differentiable", "sgd", "autograd"),
+        (False, "differentiable", "sgd", "autograd"),
+        (True, "constant", "rmsprop", "autograd"),
+        (False, "constant", "sgd", "finite_difference"),
+        (True, "differentiable", "sgd", "finite_difference"),
+        (True, "constant", "rmsprop", "finite_difference"),
     ],
-    ids=["terminated", "time_limited", "terminated_differentiable", "time_limited_differentiable", "rmsprop"],
+    ids=[
+        "terminated",
+        "time_limited",
+        "terminated_differentiable",
+        "time_limited_differentiable",
+        "rmsprop",
+        "fd_time_limited",
+        "fd_terminated_differentiable",
+        "fd_rmsprop",
+    ],
 )
 def test_exact_meta_loss_descends_the_finite_difference_slope_of_the_lookahead_objective(
-    ac_hparams, terminated, normalisation_gradient, lookahead, monkeypatch
+    ac_hparams, terminated, normalisation_gradient, lookahead, second_order, monkeypatch
 ):
+    """Both ways of taking the second-order term; ``finite_difference`` with a perturbation small enough in float64
+    that its own error (curvature: O(perturbation²)) is far below the tolerance."""
     module, batch, theta, proxy_terms, ex_adv = _setup(ac_hparams, terminated, normalisation_gradient)
+    module.hparams.meta_grad_second_order, module.hparams.meta_grad_perturbation = second_order, 1e-5
     if lookahead == "rmsprop":  # the production path with per-parameter steps, as the policy optimiser's v gives
         steps = _rmsprop_step_sizes(module)
         monkeypatch.setattr(module, "lookahead_step_sizes", lambda: steps)

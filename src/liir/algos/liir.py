@@ -8,7 +8,8 @@ One training iteration on a batch of on-policy episodes (``LIIR.learn``, the pap
 3. **η meta-step** (``eta_optimizer``): the intrinsic-reward head η ascends J_ex(θ'(η)) and the
    extrinsic critic V_ex(s; φ) (a network of the state) is fitted to TD(λ) returns of r. ``meta_grad``
    picks how η learns:
-   ``exact`` (paper Eq. 6–9 by autograd through a differentiable lookahead from θ, ``ops.exact_eta_gradient``),
+   ``exact`` (paper Eq. 6–9 through a differentiable lookahead from θ, ``ops.exact_eta_gradient``, or with its
+   second-order term by a central difference, ``ops.finite_difference_eta_gradient``),
    ``reference`` (the authors' factorised surrogate with its sign and probability quirks,
    liir-reference §2.4) or ``frozen`` (η never changes; V_ex is still fitted so its metrics stay
    comparable).
@@ -47,8 +48,9 @@ class Lookahead:
 
     params: AgentParams  # θ, leaves
     probs: torch.Tensor  # π̃_θ (B, T, N, A), graph to θ
-    log_pi: torch.Tensor  # log π̃_θ(u) (B, T, N), graph to θ
-    proxy_grads: tuple[torch.Tensor, ...]  # ∇_θ J_proxy per agent tensor (controller order), graph to η
+    log_pi: torch.Tensor  # log π̃_θ(u) (B, T, N), graph to θ only with meta_grad_second_order=autograd
+    proxy_adv: torch.Tensor  # Â_proxy (B, T, N) in float32, graph to η
+    proxy_grads: tuple[torch.Tensor, ...]  # ∇_θ J_proxy per agent tensor (controller order), graph to η (autograd)
 
 
 class LIIR(MARLModule):
@@ -68,6 +70,8 @@ class LIIR(MARLModule):
         meta_grad_normalisation: Literal["unit", "none"],
         meta_grad_centring: Literal["actions", "none"],
         lookahead: Literal["sgd", "rmsprop"],
+        meta_grad_second_order: Literal["autograd", "finite_difference"],
+        meta_grad_perturbation: float,
         eta_optimiser: Literal["adam", "rmsprop"],
         eta_grad_norm_clip: float | None,
         extrinsic_critic: Literal["state", "joint_action"],
@@ -290,13 +294,17 @@ class LIIR(MARLModule):
 
     def lookahead(self, batch: EpisodeBatch, theta: AgentParams, proxy_adv: torch.Tensor) -> Lookahead:
         """∇_θ J_proxy from θ (a detached copy, made a leaf here) on ``proxy_adv``, with its forward. In float32
-        under bf16-mixed: the η step differentiates through it."""
+        under bf16-mixed: the η step differentiates through it. With ``meta_grad_second_order=finite_difference``
+        the η step needs no graph from the gradient to η, so none is built and the unroll's graph is freed here."""
+        second_order_by_autograd = self.hparams.meta_grad_second_order == "autograd"
         with ops.full_precision(proxy_adv.device):
             params = {name: p.requires_grad_() for name, p in theta.items()}
             probs = self.behaviour_probs(batch, params)
             log_pi = ops.taken_log_probs(probs, batch.actions[:, :-1], batch.mask)
-            grads = ops.proxy_gradient(log_pi, params, ops.widened(proxy_adv), batch.mask)
-        return Lookahead(params, probs, log_pi, grads)
+            adv = ops.widened(proxy_adv)
+            grad_adv = adv if second_order_by_autograd else adv.detach()
+            grads = ops.proxy_gradient(log_pi, params, grad_adv, batch.mask, create_graph=second_order_by_autograd)
+        return Lookahead(params, probs, log_pi, adv, grads)
 
     def exact_meta_loss(
         self, batch: EpisodeBatch, lookahead: Lookahead, r_in: torch.Tensor, ex_adv: torch.Tensor
@@ -306,15 +314,32 @@ class LIIR(MARLModule):
         θ'(η) = θ + α·∇_θ J_proxy from ``lookahead`` (the same normalised advantages as the real policy step) with
         the step sizes of ``lookahead_step_sizes`` (see ``ops.lookahead_params``). ∇_η J_ex is taken by the chain
         rule through ``r_in`` (B, T, N), the taken actions' intrinsic rewards: ∂J_ex/∂r_in per sample, then
-        Σ ∂J_ex/∂r_in · ∇_η r_in. ``meta_grad_centring=actions`` first subtracts from ∂J_ex/∂r_in its mean over
-        the samples of each action. ``unit`` divides the meta-gradient by its norm, so the η optimiser's step
-        does not depend on its scale (α·λ times the policy's score function: ~1e-7 on pursuit with the SGD
-        lookahead, below RMSprop's ε, where the step would shrink with it).
+        Σ ∂J_ex/∂r_in · ∇_η r_in. The second-order term (how ∇_θ J_proxy moves with r_in) is taken by
+        ``meta_grad_second_order``: ``autograd`` differentiates through the lookahead's graph (a double backward
+        through the θ unroll), ``finite_difference`` by a central difference of log π̃ along the lookahead's
+        direction (``ops.finite_difference_eta_gradient``). ``meta_grad_centring=actions`` first subtracts from
+        ∂J_ex/∂r_in its mean over the samples of each action. ``unit`` divides the meta-gradient by its norm, so
+        the η optimiser's step does not depend on its scale (α·λ times the policy's score function: ~1e-7 on
+        pursuit with the SGD lookahead, below RMSprop's ε, where the step would shrink with it).
         """
-        new_params = ops.lookahead_params(lookahead.params, lookahead.proxy_grads, self.lookahead_step_sizes())
-        (per_sample,), j_ex = ops.exact_eta_gradient(
-            self.behaviour_log_pi(batch), new_params, lookahead.log_pi.detach(), [r_in], ex_adv, batch.mask
-        )
+        hp, log_pi_fn, steps = self.hparams, self.behaviour_log_pi(batch), self.lookahead_step_sizes()
+        log_pi_old = lookahead.log_pi.detach()
+        if hp.meta_grad_second_order == "autograd":
+            new_params = ops.lookahead_params(lookahead.params, lookahead.proxy_grads, steps)
+            (per_sample,), j_ex = ops.exact_eta_gradient(log_pi_fn, new_params, log_pi_old, [r_in], ex_adv, batch.mask)
+        else:
+            (per_sample,), j_ex = ops.finite_difference_eta_gradient(
+                log_pi_fn,
+                lookahead.params,
+                lookahead.proxy_grads,
+                steps,
+                log_pi_old,
+                lookahead.proxy_adv,
+                [r_in],
+                ex_adv,
+                batch.mask,
+                hp.meta_grad_perturbation,
+            )
         if self.hparams.meta_grad_centring == "actions":
             per_sample = ops.centre_per_action(per_sample, batch.actions[:, :-1], batch.mask, self.env_info.n_actions)
         r_in_params = list(self.critic.r_in_head.parameters())
