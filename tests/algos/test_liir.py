@@ -285,12 +285,20 @@ def test_raw_meta_gradient_under_rmsprop_epsilon_moves_eta_by_its_scale(pursuit_
     assert scaled.norm() > 10 * steps.norm()
 
 
-@pytest.mark.parametrize("meta_grad", ["exact", "reference"])
-def test_the_meta_gradient_stays_float32_under_bf16_mixed(pursuit_env, ac_hparams, monkeypatch, meta_grad):
+@pytest.mark.parametrize(
+    ("meta_grad", "second_order"),
+    [("exact", "autograd"), ("exact", "finite_difference"), ("reference", "autograd")],
+    ids=["exact", "exact_finite_difference", "reference"],
+)
+def test_the_meta_gradient_stays_float32_under_bf16_mixed(
+    pursuit_env, ac_hparams, monkeypatch, meta_grad, second_order
+):
     """``trainer.precision=bf16-mixed`` runs ``learn`` under autocast; the η step (the lookahead or the authors'
     surrogate) runs with autocast off, in float32, and so does the r_in head that feeds it."""
     env = pursuit_env(batch_size=4, episode_limit=5, seed=3)
-    module = make_liir(env.info, ac_hparams, meta_grad=meta_grad, intrinsic_lambda=0.01)
+    module = make_liir(
+        env.info, ac_hparams, meta_grad=meta_grad, intrinsic_lambda=0.01, meta_grad_second_order=second_order
+    )
     seen: dict[str, tuple[bool, torch.dtype]] = {}
 
     def recording(name: str):
