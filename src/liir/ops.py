@@ -267,6 +267,12 @@ def lookahead_extrinsic_objective(
     return extrinsic_objective(log_pi_fn(new_params), log_pi, extrinsic_adv, mask)
 
 
+def gradients_or_zeros(output: torch.Tensor, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """∂output/∂input for each of ``inputs``, zeros for those ``output`` does not reach; nothing goes to ``.grad``."""
+    grads = torch.autograd.grad(output, list(inputs), allow_unused=True)
+    return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(inputs, grads, strict=True))
+
+
 def exact_eta_gradient(
     log_pi_fn: LogPiFn,
     new_params: Params,
@@ -283,9 +289,7 @@ def exact_eta_gradient(
     not reach get zeros. Nothing is written to ``.grad``.
     """
     j_ex = extrinsic_objective(log_pi_fn(new_params), log_pi_old, extrinsic_adv, mask)
-    grads = torch.autograd.grad(j_ex, list(eta_params), allow_unused=True)
-    grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
-    return grads, j_ex.detach()
+    return gradients_or_zeros(j_ex, eta_params), j_ex.detach()
 
 
 def finite_difference_eta_gradient(
@@ -324,9 +328,7 @@ def finite_difference_eta_gradient(
         minus = log_pi_fn({k: params[k].detach() - h * w for k, w in direction.items()})
     slope = (plus - minus) / (2 * h)
     surrogate = masked_mean(proxy_adv * slope, mask.unsqueeze(-1))  # its gradient in Â is ∂J_ex/∂Â
-    grads = torch.autograd.grad(surrogate, list(eta_params), allow_unused=True)
-    grads = tuple(torch.zeros_like(p) if g is None else g for p, g in zip(eta_params, grads, strict=True))
-    return grads, j_ex.detach()
+    return gradients_or_zeros(surrogate, eta_params), j_ex.detach()
 
 
 def factorised_eta_coefficient(
