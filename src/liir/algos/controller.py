@@ -54,8 +54,10 @@ class MultiAgentController(nn.Module):
         return agent_inputs(obs, last_actions_onehot if self.obs_last_action else None, self.obs_agent_id)
 
     def unroll(self, batch: EpisodeBatch) -> torch.Tensor:
-        """Agent outputs (B, T+1, N, A) over stored episodes, from a zero hidden state."""
-        return self.agent.unroll(self._inputs(batch.obs, batch.last_actions_onehot))
+        """Agent outputs (B, T+1, N, A) over stored episodes, from a zero hidden state; slots past an
+        episode's last filled one are not computed (``fc2`` of a zero hidden state there)."""
+        steps = batch.filled.sum(1)
+        return self.agent.unroll(self._inputs(batch.obs, batch.last_actions_onehot), steps)
 
     def forward(self, batch: EpisodeBatch) -> torch.Tensor:
         """``unroll``, as the forward ``torch.func.functional_call`` runs with substituted parameters."""
