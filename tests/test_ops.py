@@ -91,3 +91,20 @@ def test_sample_categorical_draws_what_torch_multinomial_draws_from_the_same_ran
     drawn = sample_categorical(probs)
     assert torch.equal(drawn, expected)
     assert bool(probs.gather(-1, drawn.unsqueeze(-1)).gt(0).all())  # never a zero-probability action
+
+
+def test_on_filled_slots_runs_only_filled_slots_and_zeros_the_rest():
+    layer = torch.nn.Linear(3, 2)
+    x = torch.randn(2, 4, 5, 3)
+    filled = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    seen = []
+
+    def fn(rows: torch.Tensor) -> torch.Tensor:
+        seen.append(rows.shape[0])
+        return layer(rows)
+
+    out = ops.on_filled_slots(fn, x, filled)
+    assert seen == [6] and out.shape == (2, 4, 5, 2)
+    assert torch.equal(out[filled], layer(x[filled])) and not out[~filled].any()
+    out.sum().backward()  # the graph is kept
+    torch.testing.assert_close(layer.bias.grad, torch.full((2,), 6.0 * 5))

@@ -166,6 +166,19 @@ def lambda_returns(
     return torch.stack(out[::-1], dim=1)
 
 
+def on_filled_slots(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, filled: torch.Tensor) -> torch.Tensor:
+    """``fn`` over the slots of ``x`` (B, T, ...) where ``filled`` (B, T) is set; zeros on the other slots.
+
+    A batch padded to its longest episode is half padding on SMAC maps where a few games time out, so the
+    critics' whole-batch passes run on the filled slots only. ``fn`` maps rows (K, ...) to (K, ...); the
+    result keeps its graph.
+    """
+    slots = filled.flatten().nonzero().squeeze(1)
+    rows = fn(x.flatten(0, 1).index_select(0, slots))
+    out = rows.new_zeros(filled.numel(), *rows.shape[1:]).index_copy(0, slots, rows)
+    return out.view(*filled.shape, *rows.shape[1:])
+
+
 def counterfactual_baseline(q_values: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
     """COMA's baseline Σ_a π(a|τ_i) Q_i(s, (u_-i, a)) (…, N) from Q and π, both (…, N, A)."""
     return (probs * q_values).sum(-1)

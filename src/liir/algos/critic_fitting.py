@@ -99,15 +99,23 @@ class CriticFitter:
 
     @torch.no_grad()
     def _fit_sequence(self, inputs, targets, mask, optimiser: CriticOptimiser, actions):
-        """pymarl's ``seq`` mode: one step per time step with real transitions, from the last to the first."""
+        """pymarl's ``seq`` mode: one step per time step with real transitions, from the last to the first.
+
+        Each step regresses only the rows of episodes still running: episodes are sorted longest first, so
+        those rows are a prefix (padding rows have weight 0 and add nothing to the loss or its gradient).
+        Outputs at padded slots are 0.
+        """
         b, steps, v = targets.shape
         dtype = self.layers[0].weight.dtype  # the parameters' (targets may come from a bf16-autocast target critic)
+        order = torch.argsort(mask.sum(1), descending=True, stable=True)
+        inputs, targets, mask = (x.index_select(0, order) for x in (inputs, targets, mask))
         rows = inputs.transpose(0, 1).reshape(steps, b * v, inputs.shape[-1]).to(dtype)  # (B·V, in) per step
         step_targets = targets.transpose(0, 1).reshape(steps, b * v).to(dtype)
         weights = mask.transpose(0, 1).unsqueeze(-1).expand(steps, b, v).reshape(steps, b * v).to(dtype)
-        counts = weights.sum(1).clamp(min=1.0).tolist()
-        active = mask.any(0).tolist()
-        step_actions = actions.transpose(0, 1).reshape(steps, b * v) if actions is not None else None
+        live = (mask.sum(0) * v).tolist()  # running rows per step, a prefix after the sort
+        step_actions = None
+        if actions is not None:
+            step_actions = actions.index_select(0, order).transpose(0, 1).reshape(steps, b * v)
         regression = FlatMLPRegression(self.layers, optimiser.optimizer, optimiser.clip)
         outputs, values = None, targets.new_zeros(targets.shape, dtype=dtype)
         losses, grad_norms = [], []
@@ -115,19 +123,24 @@ class CriticFitter:
         # closing writes parameters and optimiser state back however the steps end (a refused step included)
         with torch.autocast(inputs.device.type, enabled=False), closing(regression):
             for t in reversed(range(steps)):
-                if not active[t]:
+                n = live[t]
+                if n == 0:
                     continue
-                taken = step_actions[t] if step_actions is not None else None
-                out, value, loss, grad_norm = regression.step(rows[t], step_targets[t], weights[t], counts[t], taken)
+                taken = step_actions[t, :n] if step_actions is not None else None
+                out, value, loss, grad_norm = regression.step(
+                    rows[t, :n], step_targets[t, :n], weights[t, :n], float(n), taken
+                )
                 _require_finite(optimiser, loss, grad_norm)
                 regression.apply(grad_norm)
                 if outputs is None:
                     outputs = out.new_zeros((b, steps, v, out.shape[-1]))
-                outputs[:, t], values[:, t] = out.view(b, v, -1), value.view(b, v)
+                outputs[: n // v, t], values[: n // v, t] = out.view(n // v, v, -1), value.view(n // v, v)
                 losses.append(loss)
                 grad_norms.append(grad_norm)
                 self._count_step(regression)
         torch.clear_autocast_cache()  # the weights changed in place: bf16-mixed's cached copies of them are stale
+        restore = torch.argsort(order)
+        outputs, values = outputs.index_select(0, restore), values.index_select(0, restore)
         outputs = outputs if actions is not None else outputs.squeeze(-1)
         return outputs, values, losses, torch.stack(grad_norms).tolist()  # one host read for all steps' norms
 

@@ -169,7 +169,7 @@ class LIIR(MARLModule):
         """r_in (B, T, N) of the taken actions, from the trunk features (detached: the trunk is the proxy
         critics') through the η head."""
         with torch.no_grad():  # detached trunk features: no graph to build
-            features = self.critic.features(inputs)
+            features = ops.on_filled_slots(self.critic.features, inputs, batch.filled)
         with ops.full_precision(features.device):
             r_in_all = self.critic.intrinsic_rewards(ops.widened(features))
         return r_in_all[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)
@@ -178,7 +178,8 @@ class LIIR(MARLModule):
         """TD(λ) returns (B, T, N) of r_proxy = r + λ·r_in, bootstrapped on the target proxy critics."""
         hp = self.hparams
         with torch.no_grad():
-            target_values = self.target_critic.proxy_values(self.target_critic.features(inputs))
+            target = self.target_critic
+            target_values = ops.on_filled_slots(lambda x: target.proxy_values(target.features(x)), inputs, batch.filled)
         proxy_reward = batch.reward.unsqueeze(-1) + hp.intrinsic_lambda * r_in
         return ops.lambda_returns(proxy_reward, target_values, batch.terminated, batch.mask, hp.gamma, hp.td_lambda)
 

@@ -83,7 +83,7 @@ class RNNAgent(nn.Module):
         b, t, n, _ = inputs.shape
         order = None if steps is None else torch.argsort(steps, descending=True, stable=True)
         if order is not None:
-            inputs = inputs[order]
+            inputs = inputs.index_select(0, order)
         x = torch.relu(self.fc1(inputs)).transpose(0, 1).contiguous()  # (T, B, N, H): each step one block
         rows = b * n
         running = [rows] * t if steps is None else self._running_rows(steps[order], t, n)
@@ -93,7 +93,7 @@ class RNNAgent(nn.Module):
             h = self.rnn(x_t.view(rows, -1)[:live], h[:live])
             hiddens.append(h if live == rows else F.pad(h, (0, 0, 0, rows - live)))
         out = self.fc2(stack_steps(hiddens).reshape(b, n, t, -1).transpose(1, 2))
-        return out if order is None else out[torch.argsort(order)]
+        return out if order is None else out.index_select(0, torch.argsort(order))
 
     @staticmethod
     def _running_rows(sorted_steps: torch.Tensor, t: int, n: int) -> list[int]:
