@@ -108,3 +108,13 @@ def test_on_filled_slots_runs_only_filled_slots_and_zeros_the_rest():
     assert torch.equal(out[filled], layer(x[filled])) and not out[~filled].any()
     out.sum().backward()  # the graph is kept
     torch.testing.assert_close(layer.bias.grad, torch.full((2,), 6.0 * 5))
+
+
+def test_softmax_matches_torch_with_first_and_second_derivatives():
+    logits = torch.randn(4, 3, 11, dtype=torch.float64)
+    logits[0, 0] = -1e10  # every action masked: uniform, as torch's
+    logits[1, 1, :5] = -1e10
+    torch.testing.assert_close(ops.softmax(logits), torch.softmax(logits, -1), rtol=1e-12, atol=1e-15)
+    small = logits[2:].clone().requires_grad_()
+    assert torch.autograd.gradcheck(ops.softmax, small)
+    assert torch.autograd.gradgradcheck(ops.softmax, small)

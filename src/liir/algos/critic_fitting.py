@@ -101,21 +101,15 @@ class CriticFitter:
     def _fit_sequence(self, inputs, targets, mask, optimiser: CriticOptimiser, actions):
         """pymarl's ``seq`` mode: one step per time step with real transitions, from the last to the first.
 
-        Each step regresses only the rows of episodes still running: episodes are sorted longest first, so
-        those rows are a prefix (padding rows have weight 0 and add nothing to the loss or its gradient).
-        Outputs at padded slots are 0.
+        Each step regresses only the rows of episodes still running (padding rows have weight 0 and add
+        nothing to the loss or its gradient), gathered per step: with episodes sorted longest first they
+        are the first ``live`` of the order. Outputs at padded slots are 0.
         """
         b, steps, v = targets.shape
         dtype = self.layers[0].weight.dtype  # the parameters' (targets may come from a bf16-autocast target critic)
         order = torch.argsort(mask.sum(1), descending=True, stable=True)
-        inputs, targets, mask = (x.index_select(0, order) for x in (inputs, targets, mask))
-        rows = inputs.transpose(0, 1).reshape(steps, b * v, inputs.shape[-1]).to(dtype)  # (B·V, in) per step
-        step_targets = targets.transpose(0, 1).reshape(steps, b * v).to(dtype)
-        weights = mask.transpose(0, 1).unsqueeze(-1).expand(steps, b, v).reshape(steps, b * v).to(dtype)
-        live = (mask.sum(0) * v).tolist()  # running rows per step, a prefix after the sort
-        step_actions = None
-        if actions is not None:
-            step_actions = actions.index_select(0, order).transpose(0, 1).reshape(steps, b * v)
+        live = mask.sum(0).tolist()  # episodes running at each step
+        ones = targets.new_ones(b * v, dtype=dtype)  # the running rows' loss weights
         regression = FlatMLPRegression(self.layers, optimiser.optimizer, optimiser.clip)
         outputs, values = None, targets.new_zeros(targets.shape, dtype=dtype)
         losses, grad_norms = [], []
@@ -123,24 +117,23 @@ class CriticFitter:
         # closing writes parameters and optimiser state back however the steps end (a refused step included)
         with torch.autocast(inputs.device.type, enabled=False), closing(regression):
             for t in reversed(range(steps)):
-                n = live[t]
-                if n == 0:
+                if live[t] == 0:
                     continue
-                taken = step_actions[t, :n] if step_actions is not None else None
-                out, value, loss, grad_norm = regression.step(
-                    rows[t, :n], step_targets[t, :n], weights[t, :n], float(n), taken
-                )
+                running, n = order[: live[t]], live[t] * v
+                x = inputs[:, t].index_select(0, running).view(n, -1).to(dtype)
+                target = targets[:, t].index_select(0, running).view(n).to(dtype)
+                taken = actions[:, t].index_select(0, running).view(n) if actions is not None else None
+                out, value, loss, grad_norm = regression.step(x, target, ones[:n], float(n), taken)
                 _require_finite(optimiser, loss, grad_norm)
                 regression.apply(grad_norm)
                 if outputs is None:
                     outputs = out.new_zeros((b, steps, v, out.shape[-1]))
-                outputs[: n // v, t], values[: n // v, t] = out.view(n // v, v, -1), value.view(n // v, v)
+                outputs[:, t].index_copy_(0, running, out.view(live[t], v, -1))
+                values[:, t].index_copy_(0, running, value.view(live[t], v))
                 losses.append(loss)
                 grad_norms.append(grad_norm)
                 self._count_step(regression)
         torch.clear_autocast_cache()  # the weights changed in place: bf16-mixed's cached copies of them are stale
-        restore = torch.argsort(order)
-        outputs, values = outputs.index_select(0, restore), values.index_select(0, restore)
         outputs = outputs if actions is not None else outputs.squeeze(-1)
         return outputs, values, losses, torch.stack(grad_norms).tolist()  # one host read for all steps' norms
 

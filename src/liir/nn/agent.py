@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -23,27 +22,28 @@ def agent_inputs(obs: torch.Tensor, last_actions_onehot: torch.Tensor | None, ob
     return torch.cat(parts, dim=-1)
 
 
-class _StackSteps(torch.autograd.Function):
-    """``torch.stack(steps, dim=1)`` whose backward is one ``unbind``.
+class _CatSteps(torch.autograd.Function):
+    """``torch.cat(steps)`` whose backward is one ``split``.
 
-    torch's own stack backward ``select``s each step's gradient, and under ``create_graph`` (LIIR's η step
-    differentiates the unroll's gradient again) every one of those selects back-propagates as a zero tensor
-    of the whole stack with one step filled in: quadratic in T, 60 ms of a 0.5 s LIIR update on smac_2s3z.
-    ``unbind``'s own backward is a single stack.
+    torch's own cat backward narrows each step's gradient out of the whole, and under ``create_graph`` (LIIR's
+    η step differentiates the unroll's gradient again) every one of those narrows back-propagates as a zero
+    tensor of the whole sequence with one step filled in: quadratic in T, 60 ms of a 0.5 s LIIR update on
+    smac_2s3z. ``split``'s own backward is a single cat.
     """
 
     @staticmethod
     def forward(ctx, *steps: torch.Tensor) -> torch.Tensor:
-        return torch.stack(steps, dim=1)
+        ctx.sizes = [step.shape[0] for step in steps]
+        return torch.cat(steps)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return grad.unbind(1)
+        return grad.split(ctx.sizes)
 
 
-def stack_steps(steps: list[torch.Tensor]) -> torch.Tensor:
-    """Per-step tensors (R, ...) stacked time-second into (R, T, ...), with a backward linear in T."""
-    return _StackSteps.apply(*steps)
+def cat_steps(steps: list[torch.Tensor]) -> torch.Tensor:
+    """Per-step tensors (R_t, ...) concatenated into (Σ R_t, ...), with a backward linear in the number of steps."""
+    return _CatSteps.apply(*steps)
 
 
 class RNNAgent(nn.Module):
@@ -69,35 +69,32 @@ class RNNAgent(nn.Module):
     def unroll(self, inputs: torch.Tensor, steps: torch.Tensor | None = None) -> torch.Tensor:
         """Whole sequences from a zero hidden state: inputs (B, T, N, in) -> outputs (B, T, N, A).
 
-        ``steps`` (B,), if given, is how many leading slots of each sequence are real: the GRU cell then
-        steps only the rows of sequences still running, because a batch padded to its longest episode is
-        mostly padding on maps where a few games time out (on 2s3z about 40% of the row-steps). Sequences
-        are sorted longest first so the running rows are always a prefix, a view. A padded slot's output
-        is ``fc2`` of a zero hidden state: finite, and for the caller to mask.
+        ``steps`` (B,), if given, is how many leading slots of each sequence are real (default: all T). Only
+        those are computed, packed as ``nn.utils.rnn.PackedSequence`` packs them: time-major, and at each
+        step the rows of the sequences still running, longest sequences first, so that they are a prefix of
+        the previous step's rows. A batch padded to its longest episode is about half padding on SMAC maps
+        where a few games time out. Padded slots' outputs are 0.
 
-        The input layer runs once over all time steps; only the GRU cell steps through time. The steps are
-        ``unbind``-ed rather than indexed: the backward of one indexed step writes a zero gradient the
-        size of the whole sequence, which made the unroll's backward quadratic in T. The input layer's output
-        is laid out time-major once, so each step's rows are a view rather than a copy.
+        The input layer runs once over all packed slots; only the GRU cell steps through time. The packed
+        steps are ``split`` and the hidden states ``cat_steps``-ed, never indexed one by one: a per-step index
+        back-propagates as a zero tensor of the whole sequence, quadratic in T (twice so under LIIR's double
+        backward).
         """
         b, t, n, _ = inputs.shape
-        order = None if steps is None else torch.argsort(steps, descending=True, stable=True)
-        if order is not None:
-            inputs = inputs.index_select(0, order)
-        x = torch.relu(self.fc1(inputs)).transpose(0, 1).contiguous()  # (T, B, N, H): each step one block
-        rows = b * n
-        running = [rows] * t if steps is None else self._running_rows(steps[order], t, n)
-        h = self.initial_hidden(rows)
+        if steps is None:
+            steps = torch.full((b,), t, device=inputs.device)
+        order = torch.argsort(steps, descending=True, stable=True)
+        slots = torch.arange(t, device=inputs.device).unsqueeze(1)  # (T, 1)
+        running = steps[order].unsqueeze(0) > slots  # (T, B): sequence order[j] still running at slot t
+        packed = (order.unsqueeze(0) * t + slots)[running]  # flat (B·T) slot of each packed row, time-major
+        rows_per_step = (running.sum(1) * n).tolist()  # one host read per unroll
+        x = torch.relu(self.fc1(inputs.flatten(0, 1).index_select(0, packed)))  # (K, N, H)
+        h = self.initial_hidden(b * n)
         hiddens = []
-        for x_t, live in zip(x.unbind(0), running, strict=True):
-            h = self.rnn(x_t.view(rows, -1)[:live], h[:live])
-            hiddens.append(h if live == rows else F.pad(h, (0, 0, 0, rows - live)))
-        out = self.fc2(stack_steps(hiddens).reshape(b, n, t, -1).transpose(1, 2))
-        return out if order is None else out.index_select(0, torch.argsort(order))
-
-    @staticmethod
-    def _running_rows(sorted_steps: torch.Tensor, t: int, n: int) -> list[int]:
-        """Rows (sequence x agent) still running at each of ``t`` slots, for sequences sorted longest first;
-        read on the host once per unroll."""
-        slots = torch.arange(t, device=sorted_steps.device)
-        return ((sorted_steps.unsqueeze(0) > slots.unsqueeze(1)).sum(1) * n).tolist()
+        for x_t in x.view(-1, self.hidden_dim).split(rows_per_step):
+            if x_t.shape[0] == 0:
+                break
+            h = self.rnn(x_t, h[: x_t.shape[0]])
+            hiddens.append(h)
+        out = self.fc2(cat_steps(hiddens)).view(packed.shape[0], n, -1)
+        return out.new_zeros(b * t, n, out.shape[-1]).index_copy(0, packed, out).view(b, t, n, -1)
