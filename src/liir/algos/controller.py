@@ -55,7 +55,7 @@ class MultiAgentController(nn.Module):
 
     def unroll(self, batch: EpisodeBatch) -> torch.Tensor:
         """Agent outputs (B, T+1, N, A) over stored episodes, from a zero hidden state; slots past an
-        episode's last filled one are not computed (``fc2`` of a zero hidden state there)."""
+        episode's last filled one are not computed (0 there)."""
         steps = batch.filled.sum(1)
         return self.agent.unroll(self._inputs(batch.obs, batch.last_actions_onehot), steps)
 

@@ -168,10 +168,14 @@ class LIIR(MARLModule):
     def intrinsic_rewards_of_taken_actions(self, batch: EpisodeBatch, inputs: torch.Tensor) -> torch.Tensor:
         """r_in (B, T, N) of the taken actions, from the trunk features (detached: the trunk is the proxy
         critics') through the η head."""
-        with torch.no_grad():  # detached trunk features: no graph to build
-            features = ops.on_filled_slots(self.critic.features, inputs, batch.filled)
-        with ops.full_precision(features.device):
-            r_in_all = self.critic.intrinsic_rewards(ops.widened(features))
+
+        def r_in_of_every_action(rows: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():  # detached trunk features: no graph to build
+                features = self.critic.features(rows)
+            with ops.full_precision(features.device):
+                return self.critic.intrinsic_rewards(ops.widened(features))
+
+        r_in_all = ops.on_filled_slots(r_in_of_every_action, inputs, batch.filled)
         return r_in_all[:, :-1].gather(-1, batch.actions[:, :-1].unsqueeze(-1)).squeeze(-1)
 
     def proxy_returns(self, batch: EpisodeBatch, inputs: torch.Tensor, r_in: torch.Tensor) -> torch.Tensor:
