@@ -118,3 +118,16 @@ def test_softmax_matches_torch_with_first_and_second_derivatives():
     small = logits[2:].clone().requires_grad_()
     assert torch.autograd.gradcheck(ops.softmax, small)
     assert torch.autograd.gradgradcheck(ops.softmax, small)
+
+
+def test_padded_normalisation_counts_padded_entries_as_zero_whatever_they_hold():
+    """``padded`` takes its statistics over every entry (the authors' count), padded ones as 0: what a learner
+    leaves on padded slots (0, or a critic's value of padding) does not move the real entries' result."""
+    adv = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, True], [True, False, False]])
+    with_garbage = adv.clone()
+    with_garbage[1, 1:] = torch.tensor([7.0, -3.0])
+    expected = (adv - adv.mean()) / (adv.std() + 1e-8)
+    for x in (adv, with_garbage):
+        out = ops.normalise_advantages(x, mask, "padded")
+        torch.testing.assert_close(out[mask], expected[mask])

@@ -203,12 +203,14 @@ def normalise_advantages(
     """(adv − mean) / (std + 1e-8) with the unbiased std, keeping the graph through ``adv``.
 
     ``masked`` takes the statistics over real entries (``mask`` broadcastable to ``adv``); ``padded``
-    over every entry, padded steps included, as the authors' code (liir-reference §4.4); ``none``
-    returns ``adv`` unchanged. ``constant_statistics``: no gradient flows through the mean and std.
+    over every entry, padded steps included, as the authors' code (liir-reference §4.4), with the padded
+    entries counted as 0 (the authors' hold the critic's value of a zero-padded input there, which the learners
+    here do not compute); ``none`` returns ``adv`` unchanged. ``constant_statistics``: no gradient flows through
+    the mean and std.
     """
     if mode == "none":
         return adv
-    values = adv.flatten() if mode == "padded" else adv[mask.expand_as(adv)]
+    values = (adv * mask).flatten() if mode == "padded" else adv[mask.expand_as(adv)]
     mean = values.mean()
     std = values.std() if values.numel() > 1 else values.new_zeros(())
     if constant_statistics:
