@@ -101,7 +101,7 @@ class CriticFitter:
     def _fit_sequence(self, inputs, targets, mask, optimiser: CriticOptimiser, actions):
         """pymarl's ``seq`` mode: one step per time step with real transitions, from the last to the first.
 
-        Each step regresses only the rows of episodes still running (padding rows have weight 0 and add
+        Each step regresses only the rows of episodes still running (pymarl's masked mean: padding rows add
         nothing to the loss or its gradient), gathered per step: with episodes sorted longest first they
         are the first ``live`` of the order. Outputs at padded slots are 0.
         """
@@ -109,7 +109,6 @@ class CriticFitter:
         dtype = self.layers[0].weight.dtype  # the parameters' (targets may come from a bf16-autocast target critic)
         order = torch.argsort(mask.sum(1), descending=True, stable=True)
         live = mask.sum(0).tolist()  # episodes running at each step
-        ones = targets.new_ones(b * v, dtype=dtype)  # the running rows' loss weights
         regression = FlatMLPRegression(self.layers, optimiser.optimizer, optimiser.clip)
         outputs, values = None, targets.new_zeros(targets.shape, dtype=dtype)
         losses, grad_norms = [], []
@@ -123,7 +122,7 @@ class CriticFitter:
                 x = inputs[:, t].index_select(0, running).view(n, -1).to(dtype)
                 target = targets[:, t].index_select(0, running).view(n).to(dtype)
                 taken = actions[:, t].index_select(0, running).view(n) if actions is not None else None
-                out, value, loss, grad_norm = regression.step(x, target, ones[:n], float(n), taken)
+                out, value, loss, grad_norm = regression.step(x, target, taken)
                 _require_finite(optimiser, loss, grad_norm)
                 regression.apply(grad_norm)
                 if outputs is None:

@@ -53,19 +53,20 @@ class FlatMLPRegression:
         return views
 
     def step(
-        self, x: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor, count: float, actions: torch.Tensor | None
+        self, x: torch.Tensor, targets: torch.Tensor, actions: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One update on rows ``x`` (R, in); returns (outputs (R, out), regressed values (R,), loss, grad norm).
+        """One update on rows ``x`` (R, in), every one a real transition; returns (outputs (R, out), regressed
+        values (R,), loss, grad norm).
 
-        The loss is Σ weight·(v − target)² / ``count`` (``weight`` (R,) the 0/1 mask, ``count`` its sum
-        clamped to 1); v is output 0, or the output at ``actions`` (R,) when given. Before the update the
-        loss and gradient norm are returned for the caller to check.
+        The loss is the mean of (v − target)² over the rows; v is output 0, or the output at ``actions`` (R,)
+        when given. Before the update the loss and gradient norm are returned for the caller to check.
         """
         hidden, out = self._forward(x)
         value = out[:, 0] if actions is None else out.gather(1, actions.unsqueeze(1)).squeeze(1)
         diff = value - targets
-        loss = (diff.pow(2) * weight).sum() / count
-        grad_value = (weight * (1.0 / count)) * (2.0 * diff)
+        rows = x.shape[0]
+        loss = diff.pow(2).sum() / rows
+        grad_value = (1.0 / rows) * (2.0 * diff)
         if actions is None:
             grad_out = grad_value.unsqueeze(1)
         else:
