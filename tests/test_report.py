@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import stats
 
 import liir.report
+from liir.aggregate import probability_of_improvement
 from tests.runs import main_in_process, read_csv
 
 FINALS = [0.0, 0.5, 0.625, 0.75, 1.0]  # five seeds' final win rates: median 0.625, IQM mean(0.5, 0.625, 0.75)
@@ -166,6 +168,41 @@ def test_seeds_share_a_cell_and_other_overrides_split_it(tmp_path):
     assert float(pooled["final_median_low"]) <= 0.5 <= float(pooled["final_median_high"])
 
 
+def test_probability_of_improvement_is_the_share_of_seed_pairs_won_per_map_then_averaged(tmp_path):
+    """``compare=liir``: on 3m LIIR's finals {0.5, 1, 1} against IAC's {0.5, 0.5, 0.75} win 6 of 9 pairs and tie 2
+    (P = 7/9), against COMA's {1, 1} tie 4 of 6 (P = 2/6); on 8m {0, 0.25} against {0.25, 0.5} win none and tie 1
+    (P = 0.5/4); across the two maps, IAC's mean; COMA, only on 3m, has none. Overrides that every cell shares drop
+    from the names."""
+    shared = ("experiment=x",)
+    seed_runs(tmp_path / "liir3m", finals=[0.5, 1.0, 1.0], algo="liir", overrides=shared)
+    seed_runs(tmp_path / "iac3m", finals=[0.5, 0.5, 0.75], overrides=shared)
+    seed_runs(tmp_path / "coma3m", finals=[1.0, 1.0], algo="coma", overrides=shared)
+    seed_runs(tmp_path / "liir8m", finals=[0.0, 0.25], algo="liir", map_name="8m", overrides=shared)
+    seed_runs(tmp_path / "iac8m", finals=[0.25, 0.5], map_name="8m", overrides=shared)
+    report(str(tmp_path), f"out={tmp_path / 'out'}", "reps=500", "compare=liir")
+    rows = {(r["task"], r["versus"]): r for r in read_csv(tmp_path / "out" / "improvement.csv")}
+    assert set(rows) == {("3m", "coma"), ("3m", "iac"), ("8m", "iac"), ("all: 3m 8m", "iac")}
+    expected = {("3m", "coma"): 2 / 6, ("3m", "iac"): 7 / 9, ("8m", "iac"): 0.5 / 4}
+    expected[("all: 3m 8m", "iac")] = (7 / 9 + 0.5 / 4) / 2
+    for key, value in expected.items():
+        row = rows[key]
+        assert row["algorithm"] == "liir" and float(row["probability"]) == pytest.approx(value)
+        assert float(row["probability_low"]) <= value <= float(row["probability_high"])
+    assert rows[("all: 3m 8m", "iac")]["seeds"] == "3/3 + 2/2"
+    assert "| 3m | iac | 3/3 | 0.778 [" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_probability_of_improvement_is_mann_whitneys_u_over_the_pairs():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 5, 7) / 4, rng.integers(0, 5, 6) / 4  # win rates with ties
+    u = stats.mannwhitneyu(x, y).statistic  # pairs with x > y, ties counting one half
+    assert probability_of_improvement(x, y, axis=0) == pytest.approx(u / (len(x) * len(y)))
+    batched = probability_of_improvement(np.stack([x, 1 - x]), np.stack([y, y]), axis=1)  # as the bootstrap calls it
+    assert batched[0] == pytest.approx(u / 42) and batched[1] == pytest.approx(
+        stats.mannwhitneyu(1 - x, y).statistic / 42
+    )
+
+
 def check_marl_eval_structure(data: dict) -> None:
     """The raw-data structure documented in marl-eval's README ("Data Structure for Raw Experiment data",
     github.com/instadeepai/marl-eval): environment -> task -> algorithm -> run -> ``step_<k>`` entries, each a
@@ -261,6 +298,7 @@ def test_figures_and_table_go_to_an_offline_wandb_run(tmp_path):
         (("runs", "final_tests=0"), "final_tests=0 is not allowed: it must be a positive number"),
         (("runs", "confidence=1.5"), "confidence=1.5 is not allowed"),
         (("runs", "threshold=2"), "threshold=2.0 is not allowed: it must lie in [0, 1]"),
+        (("runs", "compare=lir"), "compare='lir' names no cell; the cells' algorithms are: iac"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, monkeypatch, capsys, args, message):

@@ -396,6 +396,7 @@ class ReportConfig:
     bootstrap_seed: int = MISSING
     wandb: bool = MISSING
     wandb_project: str = MISSING
+    compare: str | None = MISSING
 
     def check(self) -> None:
         require_positive("", self, "reps", "final_tests")

@@ -279,6 +279,55 @@ def across_maps_rows(groups: list[Group], boot: Bootstrap, final_tests: int) -> 
     return rows
 
 
+def improvement_rows(groups: list[Group], compare: str, boot: Bootstrap, final_tests: int) -> list[dict[str, object]]:
+    """The probability that ``compare`` beats each other cell of the same map (its seeds' finals against theirs),
+    map by map, then, per other algorithm met on two maps or more, the mean of those probabilities over the maps,
+    with a bootstrap that redraws each map's seeds of each algorithm separately."""
+    names = short_labels(groups)
+    ours_by_task = {group.first.task: group for group in groups if names[id(group)] == compare}
+    finals = {id(group): finals_and_bests(group, group.first.metric, final_tests)["final"] for group in groups}
+    pairs: dict[str, list[tuple[Group, Group]]] = defaultdict(list)
+    rows = []
+    for theirs in groups:
+        ours = ours_by_task.get(theirs.first.task)
+        if ours is None or theirs is ours or theirs.first.metric != ours.first.metric:
+            continue
+        pairs[names[id(theirs)]].append((ours, theirs))
+        rows.append(improvement_row(theirs.first.task, [(ours, theirs)], names, finals, boot))
+    for matches in (matches for _, matches in sorted(pairs.items()) if len(matches) > 1):
+        task = "all: " + " ".join(g.first.task for g, _ in matches)
+        rows.append(improvement_row(task, matches, names, finals, boot))
+    return rows
+
+
+def improvement_row(
+    task: str,
+    matches: list[tuple[Group, Group]],
+    names: dict[int, str],
+    finals: dict[int, np.ndarray],
+    boot: Bootstrap,
+) -> dict[str, object]:
+    """One row of ``improvement.csv``: P(ours > theirs) over ``matches``, one (ours, theirs) pair of cells per map."""
+    estimate = boot.improvement([(finals[id(ours)], finals[id(theirs)]) for ours, theirs in matches])
+    ours, theirs = matches[0]
+    return {
+        "task": task,
+        "algorithm": names[id(ours)],
+        "versus": names[id(theirs)],
+        "metric": SHORT[ours.first.metric],
+        "seeds": " + ".join(f"{len(ours.runs)}/{len(theirs.runs)}" for ours, theirs in matches),
+        "probability": float(estimate.point),
+        "probability_low": float(estimate.low),
+        "probability_high": float(estimate.high),
+    }
+
+
+def check_compare(groups: list[Group], compare: str | None) -> None:
+    labels = sorted(set(short_labels(groups).values()))
+    if compare is not None and compare not in labels:
+        cli.fail(f"compare={compare!r} names no cell; the cells' algorithms are: {', '.join(labels)}")
+
+
 # --- outputs -----------------------------------------------------------------------------------------------------
 
 
@@ -288,12 +337,20 @@ def common_overrides(groups: list[Group]) -> list[str]:
     return sorted(shared)
 
 
+def short_labels(groups: list[Group]) -> dict[int, str]:
+    """Each cell's (by ``id``) algorithm with the overrides that not every cell shares: how the legends and
+    ``compare`` name it."""
+    shared = common_overrides(groups)
+    return {id(g): " ".join(o for o in [g.first.algo, *g.first.overrides] if o not in shared) for g in groups}
+
+
 def plot_curves(groups: list[Group], metric_of: Callable[[Group], str], path: Path, cfg: ReportConfig) -> None:
     """One panel per map (or env), one colour per algorithm: the IQM (solid) and the median (dashed) across seeds,
     each with its confidence band."""
     tasks = list(dict.fromkeys(group.first.task for group in groups))
     labels = sorted({group.label for group in groups})
     shared = common_overrides(groups)
+    names = short_labels(groups)
     ncols = min(len(tasks), 2 if len(tasks) <= 4 else 3)
     nrows = -(-len(tasks) // ncols)
     fig = Figure(figsize=(5.5 * ncols, 3.8 * nrows), layout="tight")
@@ -302,8 +359,7 @@ def plot_curves(groups: list[Group], metric_of: Callable[[Group], str], path: Pa
         for group in (g for g in groups if g.first.task == task):
             metric = metric_of(group)
             colour = f"C{labels.index(group.label) % 10}"
-            legend = " ".join(o for o in [group.first.algo, *group.first.overrides] if o not in shared)
-            legend += f" ({len(group.runs)} seeds)"
+            legend = f"{names[id(group)]} ({len(group.runs)} seeds)"
             for statistic, style, alpha in (("iqm", "-", 0.2), ("median", "--", 0.08)):
                 estimate = group.curves[metric][statistic]
                 ax.plot(group.grid, estimate.point, style, color=colour, label=legend if statistic == "iqm" else None)
@@ -384,8 +440,28 @@ def final_what(final_tests: int) -> str:
     return "last test" if final_tests == 1 else f"mean of its last {final_tests} tests (`final_tests`)"
 
 
+def improvement_markdown(rows: list[dict[str, object]]) -> str:
+    compare = rows[0]["algorithm"]
+    lines = [
+        f"The probability of improvement (rliable's): the chance that a seed of {compare} ends above a seed of the "
+        "other cell on the same map (*final* scores, a tie counting one half), averaged over the maps in the *all* "
+        "rows; "
+        "0.5: neither is better, an interval that excludes 0.5: a difference. *seeds*: "
+        f"{compare}'s / the other's, per map.",
+        "",
+        f"| map | {compare} against | seeds | P({compare} > other) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['task']} | {r['versus']} | {r['seeds']} | {with_interval(r, 'probability')} |" for r in rows]
+    return "\n".join(lines)
+
+
 def summary_markdown(
-    cells: list[dict[str, object]], across: list[dict[str, object]], left_out: dict[Path, str], cfg: ReportConfig
+    cells: list[dict[str, object]],
+    across: list[dict[str, object]],
+    improvement: list[dict[str, object]],
+    left_out: dict[Path, str],
+    cfg: ReportConfig,
 ) -> str:
     cells = [
         row
@@ -427,6 +503,9 @@ def summary_markdown(
             "",
             markdown_table(across, [("maps", "task"), ("algorithm", "algorithm"), ("overrides", "overrides")], []),
         ]
+    if improvement:
+        title = f"## {improvement[0]['algorithm']} against each other cell"
+        parts += ["", title, "", improvement_markdown(improvement)]
     notes = [f"{row['note']} {row['task']} {row['algorithm']}: {row['notes']}" for row in cells if row["notes"]]
     if notes:
         parts += ["", "## Notes", "", *[f"- {note}" for note in notes]]
@@ -467,13 +546,15 @@ def run_names(runs: list[Run]) -> list[str]:
     return names
 
 
-def log_to_wandb(out: Path, figures: list[Path], rows: list[dict[str, object]], cfg: ReportConfig) -> str:
-    """Log the figures and the summary table to a new W&B run (offline unless ``WANDB_MODE`` says otherwise)."""
+def log_to_wandb(out: Path, figures: list[Path], tables: dict[str, list[dict[str, object]]], cfg: ReportConfig) -> str:
+    """Log the figures and the tables to a new W&B run (offline unless ``WANDB_MODE`` says otherwise)."""
     mode = os.environ.get("WANDB_MODE", "offline")
     run = wandb.init(project=cfg.wandb_project, job_type="report", dir=str(out), mode=mode, config=asdict(cfg))
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    table = wandb.Table(columns=columns, data=[[row.get(c, "") for c in columns] for row in rows])
-    run.log({"summary": table, **{path.stem: wandb.Image(str(path)) for path in figures}})
+    logged: dict[str, object] = {path.stem: wandb.Image(str(path)) for path in figures}
+    for name, rows in tables.items():
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        logged[name] = wandb.Table(columns=columns, data=[[row.get(c, "") for c in columns] for row in rows])
+    run.log(logged)
     run.finish()
     return str(Path(run.dir).parent)
 
@@ -525,6 +606,7 @@ def report(args: list[str]) -> None:
         cli.fail(f"no run with test results below {where}" + (f": {found}" if found else " (no .hydra/config.yaml)"))
     boot = Bootstrap(cfg.reps, cfg.bootstrap_seed, cfg.confidence)
     groups = group_runs(runs, boot)
+    check_compare(groups, cfg.compare)
     for path, reason in left_out.items():
         cli.warn(f"left out {path}: {reason}")
     for group in groups:
@@ -537,16 +619,22 @@ def write_report(out: Path, groups: list[Group], left_out: dict[Path, str], cfg:
     out.mkdir(parents=True, exist_ok=True)
     cells = [cell_row(group, cfg, boot) for group in groups]
     across = across_maps_rows(groups, boot, cfg.final_tests)
+    improvement = improvement_rows(groups, cfg.compare, boot, cfg.final_tests) if cfg.compare else []
     figures = [out / "curves.png", out / "curves_return.png"]
     plot_curves(groups, lambda group: group.first.metric, figures[0], cfg)
     plot_curves(groups, lambda group: RETURN, figures[1], cfg)
     write_csv(out / "summary.csv", cells + across)
     write_csv(out / "curves.csv", curve_rows(groups))
-    (out / "summary.md").write_text(summary_markdown(cells, across, left_out, cfg))
+    (out / "summary.md").write_text(summary_markdown(cells, across, improvement, left_out, cfg))
     (out / "marl_eval.json").write_text(json.dumps(marl_eval_json(groups)))
     written = "curves.png, curves_return.png, curves.csv, summary.md, summary.csv, marl_eval.json"
+    tables = {"summary": cells + across}
+    if improvement:
+        write_csv(out / "improvement.csv", improvement)
+        written += ", improvement.csv"
+        tables["improvement"] = improvement
     if cfg.wandb:
-        written += f"; W&B run in {log_to_wandb(out, figures, cells + across, cfg)}"
+        written += f"; W&B run in {log_to_wandb(out, figures, tables, cfg)}"
     print(f"report of {len(cells)} cells ({sum(len(g.runs) for g in groups)} runs) in {out}: {written}")
 
 
