@@ -56,17 +56,7 @@ class Bootstrap:
         if min(len(stratum) for stratum in strata) < 2:
             lows = highs = np.full_like(points, np.nan, dtype=float)
         else:
-            interval = stats.bootstrap(
-                tuple(strata),
-                all_statistics,
-                n_resamples=self.reps,
-                confidence_level=self.confidence,
-                method="percentile",
-                vectorized=True,
-                axis=0,
-                rng=np.random.default_rng(self.seed),
-            ).confidence_interval
-            lows, highs = np.asarray(interval.low), np.asarray(interval.high)
+            lows, highs = self.interval(tuple(strata), all_statistics)
         return {name: Estimate(points[i], lows[i], highs[i]) for i, name in enumerate(STATISTICS)}
 
     def improvement(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Estimate:
@@ -77,9 +67,14 @@ class Bootstrap:
         point = probability_of_improvement(*samples, axis=0)
         if min(len(sample) for sample in samples) < 2:
             return Estimate(point, np.full_like(point, np.nan), np.full_like(point, np.nan))
+        return Estimate(point, *self.interval(samples, probability_of_improvement))
+
+    def interval(self, samples: tuple[np.ndarray, ...], statistic: Statistic) -> tuple[np.ndarray, np.ndarray]:
+        """The percentile interval of ``statistic`` (vectorised, runs along axis 0) when every sample is redrawn
+        with replacement, separately: scipy's bootstrap of several samples is the stratified one."""
         interval = stats.bootstrap(
             samples,
-            probability_of_improvement,
+            statistic,
             n_resamples=self.reps,
             confidence_level=self.confidence,
             method="percentile",
@@ -87,7 +82,7 @@ class Bootstrap:
             axis=0,
             rng=np.random.default_rng(self.seed),
         ).confidence_interval
-        return Estimate(point, np.asarray(interval.low), np.asarray(interval.high))
+        return np.asarray(interval.low), np.asarray(interval.high)
 
 
 def all_statistics(*samples: np.ndarray, axis: int) -> np.ndarray:
