@@ -276,12 +276,14 @@ def test_figures_and_table_go_to_an_offline_wandb_run(tmp_path):
     """Checked through the run's media files, which the SDK writes as it logs (the offline history record is written
     by wandb's service process, whose flush at ``finish`` was seen to miss it on a loaded machine)."""
     seed_runs(tmp_path / "runs", finals=[0.5, 0.75])
-    report(str(tmp_path / "runs"), f"out={tmp_path / 'out'}", "reps=100", "wandb=true")
+    seed_runs(tmp_path / "runs" / "coma", finals=[0.25, 0.25], algo="coma")
+    report(str(tmp_path / "runs"), f"out={tmp_path / 'out'}", "reps=100", "wandb=true", "compare=coma")
     (files,) = (tmp_path / "out" / "wandb").glob("offline-run-*/files")
     images = sorted(path.name.rsplit("_", 2)[0] for path in (files / "media" / "images").glob("*.png"))
     assert images == ["curves", "curves_return"]
-    (table,) = (files / "media" / "table").glob("summary_*.table.json")
-    assert len(json.loads(table.read_text())["data"]) == 1
+    for name, rows in (("summary", 2), ("improvement", 1)):
+        (table,) = (files / "media" / "table").glob(f"{name}_*.table.json")
+        assert len(json.loads(table.read_text())["data"]) == rows
 
 
 @pytest.mark.parametrize(
