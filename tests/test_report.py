@@ -166,6 +166,11 @@ def test_seeds_share_a_cell_and_other_overrides_split_it(tmp_path):
     pooled = found[("all: 3m 8m", "iac", "")]
     assert pooled["seeds"] == "5" and float(pooled["final_median"]) == 0.5
     assert float(pooled["final_median_low"]) <= 0.5 <= float(pooled["final_median_high"])
+    # a note names its cell as the legends do: the algorithm with the overrides that set it apart
+    notes = (tmp_path / "out" / "summary.md").read_text().split("## Notes")[1]
+    assert " 3m iac algo.lr=0.001: 2 seed(s), where other cells have up to 3" in notes
+    assert " 3m iac: seed 1 appears in 2 runs" in notes
+    assert " 3m coma: 2 seed(s)" in notes
 
 
 def test_probability_of_improvement_is_the_share_of_seed_pairs_won_per_map_then_averaged(tmp_path):

@@ -222,11 +222,13 @@ def cell_columns(group: Group) -> dict[str, object]:
     return {"env": first.env, "task": first.task, "algorithm": first.algo, "overrides": " ".join(first.overrides)}
 
 
-def cell_row(group: Group, cfg: ReportConfig, boot: Bootstrap) -> dict[str, object]:
-    """One row of ``summary.csv``: final and best (median and IQM with their intervals), steps to threshold."""
+def cell_row(group: Group, label: str, cfg: ReportConfig, boot: Bootstrap) -> dict[str, object]:
+    """One row of ``summary.csv``: final and best (median and IQM with their intervals), steps to threshold;
+    ``label`` is the cell's name in the legends and notes."""
     metric = group.first.metric
     row: dict[str, object] = {
         **cell_columns(group),
+        "label": label,
         "metric": SHORT[metric],
         "seeds": len(group.runs),
         "seed_list": " ".join(str(run.seed) for run in group.runs),
@@ -506,7 +508,7 @@ def summary_markdown(
     if improvement:
         title = f"## {improvement[0]['algorithm']} against each other cell"
         parts += ["", title, "", improvement_markdown(improvement)]
-    notes = [f"{row['note']} {row['task']} {row['algorithm']}: {row['notes']}" for row in cells if row["notes"]]
+    notes = [f"{row['note']} {row['task']} {row['label']}: {row['notes']}" for row in cells if row["notes"]]
     if notes:
         parts += ["", "## Notes", "", *[f"- {note}" for note in notes]]
     if left_out:
@@ -617,7 +619,8 @@ def report(args: list[str]) -> None:
 
 def write_report(out: Path, groups: list[Group], left_out: dict[Path, str], cfg: ReportConfig, boot: Bootstrap) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    cells = [cell_row(group, cfg, boot) for group in groups]
+    labels = short_labels(groups)
+    cells = [cell_row(group, labels[id(group)], cfg, boot) for group in groups]
     across = across_maps_rows(groups, boot, cfg.final_tests)
     improvement = improvement_rows(groups, cfg.compare, boot, cfg.final_tests) if cfg.compare else []
     figures = [out / "curves.png", out / "curves_return.png"]
