@@ -32,19 +32,23 @@ def write_run(
     test_interval: int = 100,
 ) -> Path:
     """A run directory as ``liir.train`` leaves it (only the three files a report reads): ``tests`` are
-    (env step, win rate, return); a train row sits before each test row, as in a real ``metrics.csv``."""
+    (env step, win rate, return); a train row (half the test's win rate and return) sits before each test row, as
+    in a real ``metrics.csv``."""
     (path / ".hydra").mkdir(parents=True)
     env = {"name": f"smac_{map_name}", "env_args": {"map_name": map_name}} if map_name else {"name": "pursuit1d"}
-    config = {"seed": seed, "t_max": t_max, "test_interval": test_interval, "env": env, "algo": {"name": algo}}
+    intervals = {"test_interval": test_interval, "log_interval": test_interval}
+    config = {"seed": seed, "t_max": t_max, **intervals, "env": env, "algo": {"name": algo}}
     (path / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
     given = [f"env={env['name']}", f"algo={algo}", f"seed={seed}", "logger=csv", *overrides]
     (path / ".hydra" / "overrides.yaml").write_text(json.dumps(given))
     with open(path / "metrics.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["env_steps", "return_mean", "step", "test_battle_won_mean", "test_return_mean"])
+        writer.writerow(
+            ["env_steps", "battle_won_mean", "return_mean", "step", "test_battle_won_mean", "test_return_mean"]
+        )
         for step, win, ret in tests:
-            writer.writerow([step, 1.0, int(step), "", ""])
-            writer.writerow([step, "", int(step), win, ret])
+            writer.writerow([step, win / 2, ret / 2, int(step), "", ""])
+            writer.writerow([step, "", "", int(step), win, ret])
     return path
 
 
@@ -113,6 +117,20 @@ def test_final_tests_averages_each_seeds_last_tests(tmp_path, capsys):
     assert float(row["final_iqm"]) == pytest.approx(np.mean([0.5, 0.625, 0.75]) / 2)
     assert float(row["best_median"]) == pytest.approx(0.625)
     assert "mean of its last 2 tests" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_episodes_train_reports_the_training_episodes(tmp_path):
+    """``episodes=train``: the train rows (here half of each test) instead of the greedy tests."""
+    seed_runs(tmp_path / "runs")
+    report(str(tmp_path / "runs"), f"out={tmp_path / 'out'}", "reps=200", "episodes=train")
+    (row,) = cells(tmp_path / "out").values()
+    assert float(row["final_median"]) == pytest.approx(0.625 / 2)
+    assert float(row["final_iqm"]) == pytest.approx(np.mean([0.5, 0.625, 0.75]) / 2)
+    assert row["threshold_reached"] == "0/5"  # the best training win rate is 0.5
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "Training win rate" in summary and "each seed's last log" in summary
+    finals = [r for r in read_csv(tmp_path / "out" / "curves.csv") if r["metric"] == "return" and r["step"] == "300"]
+    assert float(finals[0]["median"]) < 10 * 0.625 / 2  # interpolated below the last logs' 3.125
 
 
 def test_the_same_runs_give_the_same_report(tmp_path):
@@ -306,6 +324,7 @@ def test_figures_and_table_go_to_an_offline_wandb_run(tmp_path):
         (("runs", "confidence=1.5"), "confidence=1.5 is not allowed"),
         (("runs", "threshold=2"), "threshold=2.0 is not allowed: it must lie in [0, 1]"),
         (("runs", "compare=lir"), "compare='lir' names no cell; the cells' algorithms are: iac"),
+        (("runs", "episodes=greedy"), "episodes='greedy' is not allowed"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_2(tmp_path, monkeypatch, capsys, args, message):

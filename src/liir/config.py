@@ -55,6 +55,7 @@ SecondOrder = choice("SecondOrder", "autograd", "finite_difference")
 EtaOptimiser = choice("EtaOptimiser", "adam", "rmsprop")
 ExtrinsicCritic = choice("ExtrinsicCritic", "state", "joint_action")
 Optimizer = choice("Optimizer", "rmsprop", "adam")
+ReportEpisodes = choice("ReportEpisodes", "test", "train")
 
 
 def require_positive(prefix: str, obj: object, *names: str) -> None:
@@ -397,6 +398,7 @@ class ReportConfig:
     wandb: bool = MISSING
     wandb_project: str = MISSING
     compare: str | None = MISSING
+    episodes: ReportEpisodes = MISSING
 
     def check(self) -> None:
         require_positive("", self, "reps", "final_tests")

@@ -35,16 +35,27 @@ from liir.aggregate import STATISTICS, Bootstrap, Estimate, first_crossing, on_g
 from liir.config import ConfigError, ReportConfig, validate
 from liir.grouping import group_overrides
 
-WIN, RETURN = "test_battle_won_mean", "test_return_mean"
-SHORT = {WIN: "win_rate", RETURN: "return"}  # the metrics' names in the tables and in marl-eval's JSON
-AXIS_LABEL = {WIN: "test win rate", RETURN: "test return"}
+WIN, RETURN = "win_rate", "return"  # the metrics' names in the tables and in marl-eval's JSON
+# the metrics.csv columns of each metric, by ``episodes``: the greedy test episodes (pymarl's test_greedy, which the
+# paper plots) or the training episodes (the behaviour policy: sampled actions, or epsilon-greedy for Q-learners)
+COLUMNS = {
+    "test": {WIN: "test_battle_won_mean", RETURN: "test_return_mean"},
+    "train": {WIN: "battle_won_mean", RETURN: "return_mean"},
+}
+EPISODES_NAME = {"test": "test", "train": "training"}
+RESULT = {"test": "test", "train": "log"}  # one result: a test, or one log of the training episodes' means
+EPISODES_NOTE = {
+    "test": "",
+    "train": " Training episodes (`episodes=train`): the behaviour policy that collects the data (sampled actions; "
+    "epsilon-greedy for the Q-learners), each log the mean over the episodes since the one before.",
+}
 SKIPPED_FOLDERS = {".hydra", "checkpoints", "wandb", "tensorboard"}  # never hold a run, can hold many files
 OPTION = re.compile(r"^[\w.+~]+=")  # ``key=value``, as Hydra's override grammar starts
 
 
 @dataclass
 class Run:
-    """One training run's configuration and its greedy test results, in env-step order."""
+    """One training run's configuration and its results (greedy tests, or training episodes), in env-step order."""
 
     path: Path
     env: str  # env.name, e.g. smac_3m
@@ -53,7 +64,7 @@ class Run:
     overrides: tuple[str, ...]  # the command-line overrides that split groups
     seed: int
     t_max: int
-    test_interval: int
+    interval: int  # env steps between its results: test_interval (tests) or log_interval (training episodes)
     steps: np.ndarray
     values: dict[str, np.ndarray]  # WIN (SMAC only) and RETURN
 
@@ -74,13 +85,13 @@ class Group:
     runs: list[Run]
     grid: np.ndarray  # env steps: multiples of ``interval`` up to ``horizon``
     horizon: int  # env steps behind the cell: the shortest seed's last test
-    interval: int  # the seeds' test_interval
+    interval: int  # the seeds' interval between results
     curves: dict[str, dict[str, Estimate]]  # metric -> statistic -> estimate along the grid
     notes: list[str] = field(default_factory=list)
 
     def tests(self, run: Run, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """A seed's tests that count at the cell's steps: those before ``horizon`` plus one test interval. Seeds
-        test a few episodes apart, so a complete seed's final test can come a little after the shortest one's."""
+        """A seed's results that count at the cell's steps: those before ``horizon`` plus one interval. Seeds log
+        a few episodes apart, so a complete seed's final result can come a little after the shortest one's."""
         kept = run.steps < self.horizon + self.interval
         return run.steps[kept], run.values[metric][kept]
 
@@ -106,8 +117,8 @@ def find_run_dirs(root: Path) -> list[Path]:
     return found
 
 
-def read_run(path: Path) -> Run | str:
-    """The run in ``path``, or why it cannot be reported."""
+def read_run(path: Path, episodes: str) -> Run | str:
+    """The run in ``path`` with the results of its ``episodes`` (test or train), or why it cannot be reported."""
     try:
         cfg = OmegaConf.load(path / ".hydra" / "config.yaml")
         overrides = OmegaConf.load(path / ".hydra" / "overrides.yaml")
@@ -120,10 +131,10 @@ def read_run(path: Path) -> Run | str:
     if not (path / "metrics.csv").is_file():
         return "no metrics.csv"
     task = OmegaConf.select(cfg, "env.env_args.map_name", default=None)
-    metrics = (WIN, RETURN) if task is not None else (RETURN,)
-    steps, values = read_tests(path / "metrics.csv", metrics)
+    columns = {metric: COLUMNS[episodes][metric] for metric in ((WIN, RETURN) if task is not None else (RETURN,))}
+    steps, values = read_results(path / "metrics.csv", columns)
     if not len(steps):
-        return "no test results in metrics.csv"
+        return f"no {EPISODES_NAME[episodes]} results in metrics.csv"
     return Run(
         path=path,
         env=cfg.env.name,
@@ -132,29 +143,29 @@ def read_run(path: Path) -> Run | str:
         overrides=tuple(group_overrides(list(overrides))),
         seed=cfg.seed,
         t_max=cfg.t_max,
-        test_interval=cfg.test_interval,
+        interval=cfg.test_interval if episodes == "test" else cfg.log_interval,
         steps=steps,
         values=values,
     )
 
 
-def read_tests(path: Path, metrics: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The test rows of a ``metrics.csv`` (the rows holding every one of ``metrics``), one per env step."""
+def read_results(path: Path, columns: dict[str, str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The rows of a ``metrics.csv`` holding every one of ``columns`` (metric -> column), one per env step."""
     by_step: dict[float, dict[str, str]] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            if all(row.get(metric) for metric in metrics):
+            if all(row.get(column) for column in columns.values()):
                 by_step[float(row["step"])] = row
     steps = sorted(by_step)
-    return np.array(steps), {metric: np.array([float(by_step[s][metric]) for s in steps]) for metric in metrics}
+    return np.array(steps), {m: np.array([float(by_step[s][column]) for s in steps]) for m, column in columns.items()}
 
 
-def read_runs(roots: list[Path]) -> tuple[list[Run], dict[Path, str]]:
+def read_runs(roots: list[Path], episodes: str) -> tuple[list[Run], dict[Path, str]]:
     """Every run below ``roots`` (each folder once), and the folders left out with the reason."""
     runs, left_out = [], {}
     folders = dict.fromkeys(path.resolve() for root in roots for path in find_run_dirs(root))
     for path in folders:
-        run = read_run(path)
+        run = read_run(path, episodes)
         if isinstance(run, Run):
             runs.append(run)
         else:
@@ -179,9 +190,9 @@ def group_runs(runs: list[Run], boot: Bootstrap) -> list[Group]:
 
 
 def make_group(runs: list[Run], boot: Bootstrap) -> Group:
-    """Cut the seeds to the shortest one's last test and put their curves on the grid of test_interval steps."""
+    """Cut the seeds to the shortest one's last result and put their curves on the grid of their interval."""
     horizon = int(min(run.steps[-1] for run in runs))
-    interval = max(run.test_interval for run in runs)
+    interval = max(run.interval for run in runs)
     grid = np.arange(0, horizon + 1, interval)
     curves = {
         metric: boot.estimate([np.stack([on_grid(run.steps, run.values[metric], grid) for run in runs])])
@@ -229,7 +240,7 @@ def cell_row(group: Group, label: str, cfg: ReportConfig, boot: Bootstrap) -> di
     row: dict[str, object] = {
         **cell_columns(group),
         "label": label,
-        "metric": SHORT[metric],
+        "metric": metric,
         "seeds": len(group.runs),
         "seed_list": " ".join(str(run.seed) for run in group.runs),
         "steps": group.horizon,
@@ -271,7 +282,7 @@ def across_maps_rows(groups: list[Group], boot: Bootstrap, final_tests: int) -> 
             "task": "all: " + " ".join(cell.first.task for cell in cells),
             "algorithm": cells[0].first.algo,
             "overrides": " ".join(cells[0].first.overrides),
-            "metric": SHORT[WIN],
+            "metric": WIN,
             "seeds": sum(len(cell.runs) for cell in cells),
         }
         scores = [finals_and_bests(cell, WIN, final_tests) for cell in cells]
@@ -316,7 +327,7 @@ def improvement_row(
         "task": task,
         "algorithm": names[id(ours)],
         "versus": names[id(theirs)],
-        "metric": SHORT[ours.first.metric],
+        "metric": ours.first.metric,
         "seeds": " + ".join(f"{len(ours.runs)}/{len(theirs.runs)}" for ours, theirs in matches),
         "probability": float(estimate.point),
         "probability_low": float(estimate.low),
@@ -366,7 +377,7 @@ def plot_curves(groups: list[Group], metric_of: Callable[[Group], str], path: Pa
                 estimate = group.curves[metric][statistic]
                 ax.plot(group.grid, estimate.point, style, color=colour, label=legend if statistic == "iqm" else None)
                 ax.fill_between(group.grid, estimate.low, estimate.high, color=colour, alpha=alpha, linewidth=0)
-        ax.set(title=task, xlabel="env steps", ylabel=AXIS_LABEL[metric])
+        ax.set(title=task, xlabel="env steps", ylabel=f"{EPISODES_NAME[cfg.episodes]} {metric.replace('_', ' ')}")
         if metric == WIN:
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
@@ -394,7 +405,7 @@ def curve_rows(groups: list[Group]) -> list[dict[str, object]]:
             for i, step in enumerate(group.grid):
                 row: dict[str, object] = {
                     **cell_columns(group),
-                    "metric": SHORT[metric],
+                    "metric": metric,
                     "step": int(step),
                     "seeds": len(group.runs),
                 }
@@ -438,8 +449,8 @@ def markdown_table(rows: list[dict[str, object]], first: list[tuple[str, str]], 
     return "\n".join(lines)
 
 
-def final_what(final_tests: int) -> str:
-    return "last test" if final_tests == 1 else f"mean of its last {final_tests} tests (`final_tests`)"
+def final_what(final_tests: int, result: str) -> str:
+    return f"last {result}" if final_tests == 1 else f"mean of its last {final_tests} {result}s (`final_tests`)"
 
 
 def improvement_markdown(rows: list[dict[str, object]]) -> str:
@@ -477,17 +488,18 @@ def summary_markdown(
         for i, row in enumerate(cells, 1)
     ]
     ci = f"{cfg.confidence:.0%}"
+    what, result = EPISODES_NAME[cfg.episodes], RESULT[cfg.episodes]
     parts = [
         f"# Report: {sum(int(r['seeds']) for r in cells)} runs in {len(cells)} cells",
         "",
-        f"Test win rate (SMAC; `win_rate`) or test return (envs without a win rate; `return`) across seeds: the "
-        f"median and the IQM (interquartile mean), each with its {ci} confidence interval from a stratified "
-        f"bootstrap ({cfg.reps} resamples, seed {cfg.bootstrap_seed}); one seed has no interval (–). *final*: each "
-        f"seed's {final_what(cfg.final_tests)} at the cell's *steps* (the shortest seed's last test) or within one "
-        "test interval after them (seeds end a few episodes apart); *best*: each seed's best test up to then. "
-        f"*steps to {cfg.threshold}*: the median over seeds of the first test step at which the win rate "
-        f"reached {cfg.threshold}, a seed that never reached it counting as later than any; – when half the seeds "
-        "or more never reached it; in brackets, how many seeds reached it.",
+        f"{what.capitalize()} win rate (SMAC; `win_rate`) or {what} return (envs without a win rate; `return`) "
+        f"across seeds: the median and the IQM (interquartile mean), each with its {ci} confidence interval from a "
+        f"stratified bootstrap ({cfg.reps} resamples, seed {cfg.bootstrap_seed}); one seed has no interval (–). "
+        f"*final*: each seed's {final_what(cfg.final_tests, result)} at the cell's *steps* (the shortest seed's last "
+        f"{result}) or within one interval after them (seeds end a few episodes apart); *best*: each seed's best "
+        f"{result} up to then. *steps to {cfg.threshold}*: the median over seeds of the first {result} step at which "
+        f"the win rate reached {cfg.threshold}, a seed that never reached it counting as later than any; – when half "
+        f"the seeds or more never reached it; in brackets, how many seeds reached it.{EPISODES_NOTE[cfg.episodes]}",
         "",
         markdown_table(
             cells,
@@ -528,12 +540,12 @@ def marl_eval_json(groups: list[Group]) -> dict:
         algorithm = group.label.replace(",", ";")  # marl-eval refuses commas in algorithm names
         runs = data.setdefault(env, {}).setdefault(group.first.task, {}).setdefault(algorithm, {})
         for name, run in zip(run_names(group.runs), group.runs, strict=True):
-            values = {SHORT[m]: on_grid(run.steps, run.values[m], group.grid) for m in run.values}
+            values = {m: on_grid(run.steps, run.values[m], group.grid) for m in run.values}
             steps = {
                 f"step_{i}": {"step_count": int(step), **{m: [rounded(v[i])] for m, v in values.items()}}
                 for i, step in enumerate(group.grid)
             }
-            final = {SHORT[m]: [rounded(group.tests(run, m)[1][-1])] for m in run.values}
+            final = {m: [rounded(group.tests(run, m)[1][-1])] for m in run.values}
             runs[name] = {**steps, "absolute_metrics": final}
     return data
 
@@ -601,11 +613,14 @@ def report(args: list[str]) -> None:
     paths, options = split_args(args)
     cfg = compose_options(options)
     roots = check_roots(paths)
-    runs, left_out = read_runs(roots)
+    runs, left_out = read_runs(roots, cfg.episodes)
     if not runs:
         found = "; ".join(f"{path} ({reason})" for path, reason in list(left_out.items())[:3])
         where = ", ".join(map(repr, paths))
-        cli.fail(f"no run with test results below {where}" + (f": {found}" if found else " (no .hydra/config.yaml)"))
+        cli.fail(
+            f"no run with {EPISODES_NAME[cfg.episodes]} results below {where}"
+            + (f": {found}" if found else " (no .hydra/config.yaml)")
+        )
     boot = Bootstrap(cfg.reps, cfg.bootstrap_seed, cfg.confidence)
     groups = group_runs(runs, boot)
     check_compare(groups, cfg.compare)
