@@ -36,18 +36,32 @@ from liir.config import ConfigError, ReportConfig, validate
 from liir.grouping import group_overrides
 
 WIN, RETURN = "win_rate", "return"  # the metrics' names in the tables and in marl-eval's JSON
-# the metrics.csv columns of each metric, by ``episodes``: the greedy test episodes (pymarl's test_greedy, which the
-# paper plots) or the training episodes (the behaviour policy: sampled actions, or epsilon-greedy for Q-learners)
-COLUMNS = {
-    "test": {WIN: "test_battle_won_mean", RETURN: "test_return_mean"},
-    "train": {WIN: "battle_won_mean", RETURN: "return_mean"},
-}
-EPISODES_NAME = {"test": "test", "train": "training"}
-RESULT = {"test": "test", "train": "log"}  # one result: a test, or one log of the training episodes' means
-EPISODES_NOTE = {
-    "test": "",
-    "train": " Training episodes (`episodes=train`): the behaviour policy that collects the data (sampled actions; "
-    "epsilon-greedy for the Q-learners), each log the mean over the episodes since the one before.",
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Where a report's results come from (``episodes``): which metrics.csv columns, at which interval, and the
+    words the report uses for them."""
+
+    columns: dict[str, str]  # metric -> its metrics.csv column
+    interval_key: str  # the run config's key for the env steps between results
+    name: str  # how labels name them: "test" (win rate, return, results) or "training"
+    result: str  # one result: a test, or one log of the training episodes' means
+    note: str  # what summary.md adds about them
+
+
+EPISODES = {
+    "test": Episodes(  # the greedy test episodes (pymarl's test_greedy, which the paper plots)
+        {WIN: "test_battle_won_mean", RETURN: "test_return_mean"}, "test_interval", "test", "test", ""
+    ),
+    "train": Episodes(  # the training episodes: the behaviour policy (sampled, or epsilon-greedy for Q-learners)
+        {WIN: "battle_won_mean", RETURN: "return_mean"},
+        "log_interval",
+        "training",
+        "log",
+        " Training episodes (`episodes=train`): the behaviour policy that collects the data (sampled actions; "
+        "epsilon-greedy for the Q-learners), each log the mean over the episodes since the one before.",
+    ),
 }
 SKIPPED_FOLDERS = {".hydra", "checkpoints", "wandb", "tensorboard"}  # never hold a run, can hold many files
 OPTION = re.compile(r"^[\w.+~]+=")  # ``key=value``, as Hydra's override grammar starts
@@ -84,7 +98,7 @@ class Group:
 
     runs: list[Run]
     grid: np.ndarray  # env steps: multiples of ``interval`` up to ``horizon``
-    horizon: int  # env steps behind the cell: the shortest seed's last test
+    horizon: int  # env steps behind the cell: the shortest seed's last result
     interval: int  # the seeds' interval between results
     curves: dict[str, dict[str, Estimate]]  # metric -> statistic -> estimate along the grid
     notes: list[str] = field(default_factory=list)
@@ -117,7 +131,7 @@ def find_run_dirs(root: Path) -> list[Path]:
     return found
 
 
-def read_run(path: Path, episodes: str) -> Run | str:
+def read_run(path: Path, episodes: Episodes) -> Run | str:
     """The run in ``path`` with the results of its ``episodes`` (test or train), or why it cannot be reported."""
     try:
         cfg = OmegaConf.load(path / ".hydra" / "config.yaml")
@@ -131,10 +145,10 @@ def read_run(path: Path, episodes: str) -> Run | str:
     if not (path / "metrics.csv").is_file():
         return "no metrics.csv"
     task = OmegaConf.select(cfg, "env.env_args.map_name", default=None)
-    columns = {metric: COLUMNS[episodes][metric] for metric in ((WIN, RETURN) if task is not None else (RETURN,))}
+    columns = {metric: episodes.columns[metric] for metric in ((WIN, RETURN) if task is not None else (RETURN,))}
     steps, values = read_results(path / "metrics.csv", columns)
     if not len(steps):
-        return f"no {EPISODES_NAME[episodes]} results in metrics.csv"
+        return f"no {episodes.name} results in metrics.csv"
     return Run(
         path=path,
         env=cfg.env.name,
@@ -143,7 +157,7 @@ def read_run(path: Path, episodes: str) -> Run | str:
         overrides=tuple(group_overrides(list(overrides))),
         seed=cfg.seed,
         t_max=cfg.t_max,
-        interval=cfg.test_interval if episodes == "test" else cfg.log_interval,
+        interval=cfg[episodes.interval_key],
         steps=steps,
         values=values,
     )
@@ -160,7 +174,7 @@ def read_results(path: Path, columns: dict[str, str]) -> tuple[np.ndarray, dict[
     return np.array(steps), {m: np.array([float(by_step[s][column]) for s in steps]) for m, column in columns.items()}
 
 
-def read_runs(roots: list[Path], episodes: str) -> tuple[list[Run], dict[Path, str]]:
+def read_runs(roots: list[Path], episodes: Episodes) -> tuple[list[Run], dict[Path, str]]:
     """Every run below ``roots`` (each folder once), and the folders left out with the reason."""
     runs, left_out = [], {}
     folders = dict.fromkeys(path.resolve() for root in roots for path in find_run_dirs(root))
@@ -377,7 +391,7 @@ def plot_curves(groups: list[Group], metric_of: Callable[[Group], str], path: Pa
                 estimate = group.curves[metric][statistic]
                 ax.plot(group.grid, estimate.point, style, color=colour, label=legend if statistic == "iqm" else None)
                 ax.fill_between(group.grid, estimate.low, estimate.high, color=colour, alpha=alpha, linewidth=0)
-        ax.set(title=task, xlabel="env steps", ylabel=f"{EPISODES_NAME[cfg.episodes]} {metric.replace('_', ' ')}")
+        ax.set(title=task, xlabel="env steps", ylabel=f"{EPISODES[cfg.episodes].name} {metric.replace('_', ' ')}")
         if metric == WIN:
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
@@ -488,7 +502,8 @@ def summary_markdown(
         for i, row in enumerate(cells, 1)
     ]
     ci = f"{cfg.confidence:.0%}"
-    what, result = EPISODES_NAME[cfg.episodes], RESULT[cfg.episodes]
+    episodes = EPISODES[cfg.episodes]
+    what, result = episodes.name, episodes.result
     parts = [
         f"# Report: {sum(int(r['seeds']) for r in cells)} runs in {len(cells)} cells",
         "",
@@ -499,7 +514,7 @@ def summary_markdown(
         f"{result}) or within one interval after them (seeds end a few episodes apart); *best*: each seed's best "
         f"{result} up to then. *steps to {cfg.threshold}*: the median over seeds of the first {result} step at which "
         f"the win rate reached {cfg.threshold}, a seed that never reached it counting as later than any; – when half "
-        f"the seeds or more never reached it; in brackets, how many seeds reached it.{EPISODES_NOTE[cfg.episodes]}",
+        f"the seeds or more never reached it; in brackets, how many seeds reached it.{episodes.note}",
         "",
         markdown_table(
             cells,
@@ -613,12 +628,12 @@ def report(args: list[str]) -> None:
     paths, options = split_args(args)
     cfg = compose_options(options)
     roots = check_roots(paths)
-    runs, left_out = read_runs(roots, cfg.episodes)
+    runs, left_out = read_runs(roots, EPISODES[cfg.episodes])
     if not runs:
         found = "; ".join(f"{path} ({reason})" for path, reason in list(left_out.items())[:3])
         where = ", ".join(map(repr, paths))
         cli.fail(
-            f"no run with {EPISODES_NAME[cfg.episodes]} results below {where}"
+            f"no run with {EPISODES[cfg.episodes].name} results below {where}"
             + (f": {found}" if found else " (no .hydra/config.yaml)")
         )
     boot = Bootstrap(cfg.reps, cfg.bootstrap_seed, cfg.confidence)
