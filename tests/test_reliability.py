@@ -9,6 +9,10 @@ import os
 import re
 import resource
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -27,7 +31,7 @@ from liir.data.runner import MAX_VOID_ROLLOUTS, EpisodeRunner, VoidEpisodesError
 from liir.envs.base import EnvInfo
 from liir.intrinsic_analysis import auc_good_vs_bad
 from tests.configs import compose_cfg
-from tests.runs import SHORT_RUN, main_in_process, read_csv, train_in_process
+from tests.runs import SHORT_RUN, main_in_process, module_env, read_csv, train_in_process
 
 
 class InfiniteGradientsFrom(Callback):
@@ -172,6 +176,38 @@ def test_sigterm_stops_a_grid(tmp_path, capsys):
     assert exit_info.value.code == 128 + signal.SIGTERM
     assert error_line(capsys.readouterr().err).endswith("the grid stops here, its later jobs were not run")
     assert (sweep / "0" / "checkpoints" / "t_env_120.ckpt").is_file() and not (sweep / "1").exists()
+
+
+def wandb_service_of(pid: int) -> int:
+    """The W&B service process (``wandb-core``) that process ``pid`` started."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if parent == pid and b"wandb-core" in command:
+            return int(stat.parent.name)
+    raise AssertionError(f"process {pid} has no W&B service")
+
+
+def test_a_run_whose_wandb_service_dies_trains_on_to_t_max(tmp_path):
+    """Losing W&B's service process (the OOM killer, a crash) used to end the run at its next log call with a
+    ConnectionResetError, and a SIGTERM'd run then reported that error instead of where to resume."""
+    run_dir = tmp_path / "run"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "liir.train", *SHORT_RUN, "algo=iac", "logger=wandb", "t_max=3200",
+         "callbacks.progress_bar=null", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    metrics, deadline = run_dir / "metrics.csv", time.monotonic() + 120
+    while not (metrics.is_file() and len(read_csv(metrics)) > 1) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(wandb_service_of(run.pid), signal.SIGKILL)
+    _, err = run.communicate(timeout=240)
+    assert run.returncode == 0 and "Traceback" not in err, err
+    assert logged_steps(read_csv(metrics), "test_return_mean")[-1] == 3200
+    assert (run_dir / "train.log").read_text().count("W&B's service process was lost at step") == 1
 
 
 def test_resuming_at_or_past_t_max_stops_at_once(tmp_path, capsys):

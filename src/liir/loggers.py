@@ -6,16 +6,22 @@ and every command-line override except the seed and run-plumbing keys.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import wandb
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from omegaconf import DictConfig
 
 from liir.grouping import group_overrides
+
+log = logging.getLogger("liir")
 
 
 def wandb_group(cfg: DictConfig, overrides: list[str]) -> str:
@@ -56,6 +62,47 @@ def read_rows_until(path: Path, t_env: int) -> tuple[list[dict[str, str]], list[
         reader = csv.DictReader(f)
         rows = [row for row in reader if int(float(row["step"])) <= t_env]
         return rows, list(reader.fieldnames or [])
+
+
+class ServiceTolerantWandbLogger(WandbLogger):
+    """Lightning's W&B logger, except that losing W&B's service process (killed, out of memory, crashed) does not
+    end the run: Lightning's would raise at the next log call and stop training. The run trains on, ``metrics.csv``
+    and the checkpoints stay complete, and the W&B run files end at the step where the service was lost."""
+
+    lost = False
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self.lost:
+            return
+        try:
+            super().log_metrics(metrics, step)
+        except ConnectionError as exc:
+            self.lost = True
+            warn_wandb_lost(exc, f"at step {step}")
+
+
+def warn_wandb_lost(exc: ConnectionError, when: str) -> None:
+    log.warning(
+        "W&B's service process was lost %s (%s: %s); metrics.csv and the checkpoints are complete, only the W&B "
+        "run files stop there",
+        when,
+        type(exc).__name__,
+        exc,
+    )
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close the W&B run, if one is open. A lost W&B service must not replace the run's own outcome (finished,
+    stopped by SIGTERM, failed) with a connection error, nor print that error again from wandb's exit hook."""
+    if wandb.run is None:
+        return
+    try:
+        wandb.finish()
+    except ConnectionError as exc:
+        if not any(isinstance(logger, ServiceTolerantWandbLogger) and logger.lost for logger in loggers):
+            warn_wandb_lost(exc, "before the run's end")
+        with contextlib.suppress(ConnectionError):
+            wandb.teardown()  # unregisters wandb's exit hook before its own attempt fails
 
 
 def wandb_run_name(cfg: DictConfig) -> str:

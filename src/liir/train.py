@@ -14,7 +14,6 @@ from typing import Any
 
 import hydra
 import lightning.pytorch as pl
-import wandb
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import Callback
@@ -40,7 +39,7 @@ from liir.data.runner import EpisodeRunner, VoidEpisodesError
 from liir.envs.base import BatchedEnv
 from liir.envs.smac.sc2.install import Sc2SetupError
 from liir.envs.smac.sim.core import SimCompileError
-from liir.loggers import build_loggers
+from liir.loggers import build_loggers, finish_wandb
 
 log = logging.getLogger("liir")
 CHECKPOINTS = "checkpoints"  # the run folder's checkpoint subfolder
@@ -191,8 +190,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         ) from exc
     finally:
         test_env.close()
-        if wandb.run is not None:
-            wandb.finish()
+        finish_wandb(loggers)
     latest = callbacks["greedy_test"].latest if "greedy_test" in callbacks else {}
     log.info("finished at t_env=%d; last test: %s", module.t_env, latest)
     return latest
