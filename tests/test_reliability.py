@@ -191,23 +191,33 @@ def wandb_service_of(pid: int) -> int:
     raise AssertionError(f"process {pid} has no W&B service")
 
 
-def test_a_run_whose_wandb_service_dies_trains_on_to_t_max(tmp_path):
+@pytest.mark.parametrize("then_sigterm", [False, True])
+def test_a_run_whose_wandb_service_dies_trains_on(tmp_path, then_sigterm):
     """Losing W&B's service process (the OOM killer, a crash) used to end the run at its next log call with a
     ConnectionResetError, and a SIGTERM'd run then reported that error instead of where to resume."""
-    run_dir = tmp_path / "run"
+    run_dir, t_max = tmp_path / "run", 100_000 if then_sigterm else 3200
     run = subprocess.Popen(
-        [sys.executable, "-m", "liir.train", *SHORT_RUN, "algo=iac", "logger=wandb", "t_max=3200",
+        [sys.executable, "-m", "liir.train", *SHORT_RUN, "algo=iac", "logger=wandb", f"t_max={t_max}",
          "callbacks.progress_bar=null", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path, env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    metrics, deadline = run_dir / "metrics.csv", time.monotonic() + 120
+    metrics, train_log, deadline = run_dir / "metrics.csv", run_dir / "train.log", time.monotonic() + 120
     while not (metrics.is_file() and len(read_csv(metrics)) > 1) and time.monotonic() < deadline:
         time.sleep(0.2)
     os.kill(wandb_service_of(run.pid), signal.SIGKILL)
+    if then_sigterm:
+        while "W&B's service process was lost" not in train_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=240)
-    assert run.returncode == 0 and "Traceback" not in err, err
-    assert logged_steps(read_csv(metrics), "test_return_mean")[-1] == 3200
-    assert (run_dir / "train.log").read_text().count("W&B's service process was lost at step") == 1
+    assert "Traceback" not in err, err
+    if then_sigterm:
+        assert run.returncode == 128 + signal.SIGTERM
+        assert error_line(err).startswith("liir: error: stopped by SIGTERM at t_env=")
+    else:
+        assert run.returncode == 0
+        assert logged_steps(read_csv(metrics), "test_return_mean")[-1] == t_max
+    assert train_log.read_text().count("W&B's service process was lost at step") == 1
 
 
 def test_resuming_at_or_past_t_max_stops_at_once(tmp_path, capsys):
