@@ -7,6 +7,8 @@ import csv
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from unittest.mock import patch
@@ -75,6 +77,18 @@ def train_grid(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path) as f:
         return list(csv.DictReader(f))
+
+
+def has_logged(metrics: Path) -> bool:
+    """Whether a run's ``metrics.csv`` holds a row after its first: the run is training."""
+    return metrics.is_file() and len(read_csv(metrics)) > 1
+
+
+def wait_until(condition: Callable[[], bool], deadline: float) -> None:
+    """Poll ``condition`` until it holds or ``time.monotonic()`` passes ``deadline``; the caller's asserts then say
+    what did not happen."""
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def wandb_run_file(run_dir: Path) -> Path:

@@ -17,7 +17,7 @@ from hydra.core.override_parser.types import Override
 import liir.train
 from liir import grid
 from tests.configs import compose_cfg
-from tests.runs import SHORT_RUN, module_env, read_csv, run_module, wandb_run_file
+from tests.runs import SHORT_RUN, has_logged, module_env, read_csv, run_module, wait_until, wandb_run_file
 
 TINY = [*SHORT_RUN, "t_max=48", "algo=iac", "logger=wandb"]
 
@@ -141,12 +141,10 @@ def test_sigterm_to_a_joblib_grid_saves_every_running_job_and_leaves_no_worker(t
     )  # fmt: skip
     metrics = [sweep / str(job) / "metrics.csv" for job in (0, 1)]
     deadline = time.monotonic() + 240
-    while not all(path.is_file() and len(read_csv(path)) > 1 for path in metrics) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: all(has_logged(path) for path in metrics), deadline)
     launcher.send_signal(signal.SIGTERM)
     launcher.wait(timeout=30)
-    while launched_by(launcher.pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: not launched_by(launcher.pid), deadline)
     assert not launched_by(launcher.pid)
     for job in (0, 1):
         assert (sweep / str(job) / "checkpoints" / "last.ckpt").is_file()

@@ -31,7 +31,7 @@ from liir.data.runner import MAX_VOID_ROLLOUTS, EpisodeRunner, VoidEpisodesError
 from liir.envs.base import EnvInfo
 from liir.intrinsic_analysis import auc_good_vs_bad
 from tests.configs import compose_cfg
-from tests.runs import SHORT_RUN, main_in_process, module_env, read_csv, train_in_process
+from tests.runs import SHORT_RUN, has_logged, main_in_process, module_env, read_csv, train_in_process, wait_until
 
 
 class InfiniteGradientsFrom(Callback):
@@ -202,12 +202,10 @@ def test_a_run_whose_wandb_service_dies_trains_on(tmp_path, then_sigterm):
         cwd=tmp_path, env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     metrics, train_log, deadline = run_dir / "metrics.csv", run_dir / "train.log", time.monotonic() + 120
-    while not (metrics.is_file() and len(read_csv(metrics)) > 1) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: has_logged(metrics), deadline)
     os.kill(wandb_service_of(run.pid), signal.SIGKILL)
     if then_sigterm:
-        while "W&B's service process was lost" not in train_log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "W&B's service process was lost" in train_log.read_text(), deadline)
         run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=240)
     assert "Traceback" not in err, err
