@@ -91,6 +91,19 @@ def wait_until(condition: Callable[[], bool], deadline: float) -> None:
         time.sleep(0.2)
 
 
+def live_processes(matches: Callable[[Path], bool]) -> list[int]:
+    """The pids of the live processes whose ``/proc/<pid>`` folder ``matches`` (Linux); processes that end while
+    being read, or are not ours to read, are skipped."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if matches(proc):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
 def wandb_run_file(run_dir: Path) -> Path:
     (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
     return path

@@ -17,7 +17,16 @@ from hydra.core.override_parser.types import Override
 import liir.train
 from liir import grid
 from tests.configs import compose_cfg
-from tests.runs import SHORT_RUN, has_logged, module_env, read_csv, run_module, wait_until, wandb_run_file
+from tests.runs import (
+    SHORT_RUN,
+    has_logged,
+    live_processes,
+    module_env,
+    read_csv,
+    run_module,
+    wait_until,
+    wandb_run_file,
+)
 
 TINY = [*SHORT_RUN, "t_max=48", "algo=iac", "logger=wandb"]
 
@@ -119,14 +128,7 @@ def test_each_launcher_composes_with_the_figure3_experiment(launcher):
 def launched_by(pid: int) -> list[int]:
     """The live processes started by the liir launcher ``pid`` (they carry its mark in their environment)."""
     mark = f"{grid.LAUNCHER}={socket.gethostname()}:{pid}".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if mark in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-        except OSError:  # gone, or not ours to read
-            continue
-    return found
+    return live_processes(lambda proc: mark in (proc / "environ").read_bytes().split(b"\0"))
 
 
 @pytest.mark.slow  # several processes, each importing torch and Lightning: tens of seconds

@@ -31,7 +31,16 @@ from liir.data.runner import MAX_VOID_ROLLOUTS, EpisodeRunner, VoidEpisodesError
 from liir.envs.base import EnvInfo
 from liir.intrinsic_analysis import auc_good_vs_bad
 from tests.configs import compose_cfg
-from tests.runs import SHORT_RUN, has_logged, main_in_process, module_env, read_csv, train_in_process, wait_until
+from tests.runs import (
+    SHORT_RUN,
+    has_logged,
+    live_processes,
+    main_in_process,
+    module_env,
+    read_csv,
+    train_in_process,
+    wait_until,
+)
 
 
 class InfiniteGradientsFrom(Callback):
@@ -180,15 +189,14 @@ def test_sigterm_stops_a_grid(tmp_path, capsys):
 
 def wandb_service_of(pid: int) -> int:
     """The W&B service process (``wandb-core``) that process ``pid`` started."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        if parent == pid and b"wandb-core" in command:
-            return int(stat.parent.name)
-    raise AssertionError(f"process {pid} has no W&B service")
+
+    def is_service(proc: Path) -> bool:
+        parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        return parent == pid and b"wandb-core" in (proc / "cmdline").read_bytes()
+
+    services = live_processes(is_service)
+    assert services, f"process {pid} has no W&B service"
+    return services[0]
 
 
 @pytest.mark.parametrize("then_sigterm", [False, True])

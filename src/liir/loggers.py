@@ -82,6 +82,7 @@ class ServiceTolerantWandbLogger(WandbLogger):
 
 
 def warn_wandb_lost(exc: ConnectionError, when: str) -> None:
+    """One train.log warning for a lost W&B service, so that a run's W&B files ending early is explained."""
     log.warning(
         "W&B's service process was lost %s (%s: %s); metrics.csv and the checkpoints are complete, only the W&B "
         "run files stop there",
